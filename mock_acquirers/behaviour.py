@@ -1,0 +1,254 @@
+"""The acquirer behaviour model: how an acquirer answers an authorisation attempt.
+
+Pure: time and random draws are passed in. The simulator feeds it batched draws in
+virtual time; the mock acquirer HTTP service feeds it its own draws in wall-clock
+time. One model, so a simulated and a live run of a scenario can only differ through
+real effects (network, CPU, queueing), never through two copies of this logic.
+
+An attempt is resolved from three uniforms:
+
+- ``u_fault``: technical error if below the error rate, a hung request (the answer
+  comes only after ``hang_ms``, usually after the router gave up) if below
+  error + timeout rate;
+- ``u_approve``: approved if below the acquirer-side approval probability for the
+  payment's segment, else a decline code drawn from the acquirer's mix (the same
+  uniform, rescaled, picks the code);
+- ``u_latency``: the latency quantile.
+
+Issuer-intrinsic declines (insufficient funds, stolen card...) are decided by
+:class:`IssuerModel` once per payment, so they are the same at every acquirer.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+from scipy.special import ndtri
+
+from scenarios.conditions import PaymentAttributes, SegmentKey
+from scenarios.schema import (
+    Acquirer,
+    EmpiricalLatency,
+    ExponentialLatency,
+    FixedLatency,
+    IssuerDeclines,
+    LatencyModel,
+    LognormalLatency,
+    UniformLatency,
+)
+
+APPROVED = "00"
+_EPS = 1e-12
+
+
+@overload
+def latency_quantile(model: LatencyModel, u: float) -> float: ...
+@overload
+def latency_quantile(model: LatencyModel, u: np.ndarray) -> np.ndarray: ...
+def latency_quantile(model: LatencyModel, u: float | np.ndarray) -> float | np.ndarray:
+    """Latency in ms at quantile ``u`` (inverse CDF); works on scalars and arrays."""
+    if isinstance(model, FixedLatency):
+        return model.ms + 0.0 * np.asarray(u) if isinstance(u, np.ndarray) else model.ms
+    if isinstance(model, UniformLatency):
+        return model.low_ms + (model.high_ms - model.low_ms) * u
+    if isinstance(model, ExponentialLatency):
+        return -model.mean_ms * np.log1p(-np.clip(u, 0.0, 1.0 - _EPS))
+    if isinstance(model, LognormalLatency):
+        return model.median_ms * np.exp(model.sigma * ndtri(np.clip(u, _EPS, 1.0 - _EPS)))
+    if isinstance(model, EmpiricalLatency):
+        points = sorted(model.percentiles)
+        values = [model.percentiles[p] for p in points]
+        return np.interp(np.asarray(u) * 100.0, points, values)
+    raise TypeError(f"unknown latency model {model!r}")
+
+
+def latency_mean(model: LatencyModel) -> float:
+    """Mean latency in ms (exact where closed-form, else numerical)."""
+    if isinstance(model, FixedLatency):
+        return model.ms
+    if isinstance(model, UniformLatency):
+        return (model.low_ms + model.high_ms) / 2.0
+    if isinstance(model, ExponentialLatency):
+        return model.mean_ms
+    if isinstance(model, LognormalLatency):
+        return model.median_ms * math.exp(model.sigma**2 / 2.0)
+    grid = (np.arange(100_000) + 0.5) / 100_000
+    return float(np.mean(latency_quantile(model, grid)))
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """What the acquirer does with one attempt.
+
+    ``code`` is the ISO 8583 field-39 answer (``"00"`` approved). ``service_ms`` is how
+    long the acquirer takes to answer once it starts working on the attempt (queueing
+    for capacity comes on top). ``hung`` marks an answer that comes only after
+    ``hang_ms``: the router has usually given up by then, yet the authorisation may
+    have gone through: the unknown-outcome case. ``technical`` marks a fault of the
+    acquirer's own platform (the code is then its technical error code).
+    """
+
+    code: str
+    service_ms: float
+    hung: bool
+    technical: bool
+
+    @property
+    def approved(self) -> bool:
+        return self.code == APPROVED
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """The acquirer's state for one payment at one instant, incidents included."""
+
+    approval: float
+    error_rate: float
+    timeout_rate: float
+    latency_factor: float
+
+
+class AcquirerBehaviour:
+    """One acquirer's behaviour as the scenario describes it."""
+
+    def __init__(self, acquirer: Acquirer) -> None:
+        self.acquirer = acquirer
+        self.name = acquirer.name
+        conditions = [e.when for e in acquirer.approval.effects]
+        self._segment = SegmentKey(conditions)
+        self._approval_cache: dict[tuple[object, ...], float] = {}
+        codes = list(acquirer.decline_codes)
+        weights = np.array([acquirer.decline_codes[c] for c in codes], dtype=float)
+        self._decline_codes = codes
+        self._decline_cdf = (np.cumsum(weights) / weights.sum()).tolist()
+        self._incidents = list(acquirer.incidents)
+        self.median_ms = float(latency_quantile(acquirer.latency, 0.5))
+
+    # -- segment-level probabilities -----------------------------------------------------
+
+    def base_approval(self, payment: PaymentAttributes) -> float:
+        """Acquirer-side approval probability for the payment's segment, no incidents."""
+        if not self._segment.cacheable:
+            return self._approval_for(payment)
+        key = self._segment(payment)
+        cached = self._approval_cache.get(key)
+        if cached is None:
+            cached = self._approval_cache[key] = self._approval_for(payment)
+        return cached
+
+    def _approval_for(self, payment: PaymentAttributes) -> float:
+        model = self.acquirer.approval
+        p = model.base + sum(e.delta for e in model.effects if e.when.matches(payment))
+        return min(1.0, max(0.0, p))
+
+    def conditions(self, payment: PaymentAttributes, t: float) -> Conditions:
+        """Approval, fault rates and latency factor at scenario time ``t`` (seconds)."""
+        acq = self.acquirer
+        approval = self.base_approval(payment)
+        error_rate, timeout_rate, factor = acq.technical_error_rate, acq.timeout_rate, 1.0
+        for incident in self._incidents:
+            if incident.start_s <= t < incident.end_s and incident.when.matches(payment):
+                approval += incident.approval_delta
+                error_rate += incident.error_rate
+                timeout_rate += incident.timeout_rate
+                factor *= incident.latency_factor
+        return Conditions(min(1.0, max(0.0, approval)), min(1.0, error_rate),
+                          min(1.0, timeout_rate), factor)
+
+    def active_incidents(self, t: float) -> list[str]:
+        return [i.name for i in self._incidents if i.start_s <= t < i.end_s]
+
+    # -- one attempt --------------------------------------------------------------------
+
+    def attempt(
+        self,
+        payment: PaymentAttributes,
+        t: float,
+        issuer_code: str | None,
+        u_fault: float,
+        u_approve: float,
+        base_latency_ms: float,
+    ) -> AttemptOutcome:
+        """Resolve one attempt at scenario time ``t``.
+
+        ``issuer_code`` is the issuer's own decline for this card (or None), the same
+        at every acquirer; ``base_latency_ms`` is ``latency_quantile(model, u_latency)``,
+        passed in so the simulator can compute it for a whole batch at once.
+        """
+        if self._incidents:
+            cond = self.conditions(payment, t)
+            approval, error_rate, timeout_rate, factor = (
+                cond.approval, cond.error_rate, cond.timeout_rate, cond.latency_factor)
+        else:
+            acq = self.acquirer
+            approval = self.base_approval(payment)
+            error_rate, timeout_rate, factor = acq.technical_error_rate, acq.timeout_rate, 1.0
+        service_ms = base_latency_ms * factor
+        if u_fault < error_rate:
+            return AttemptOutcome(self.acquirer.technical_error_code, service_ms, False, True)
+        hung = u_fault < error_rate + timeout_rate
+        if hung:
+            service_ms = self.acquirer.hang_ms
+        if issuer_code is not None:
+            code = issuer_code
+        elif u_approve < approval:
+            code = APPROVED
+        else:
+            # the same uniform, rescaled to [0, 1) within the decline region, picks the code
+            v = (u_approve - approval) / (1.0 - approval) if approval < 1.0 else 0.0
+            code = self._decline_codes[
+                min(bisect_right(self._decline_cdf, v), len(self._decline_codes) - 1)]
+        return AttemptOutcome(code, service_ms, hung, False)
+
+    def fee(self, payment: PaymentAttributes, approved: bool) -> float:
+        """Fee in minor units for one attempt: per-attempt part, plus the rest if approved."""
+        fee = self.acquirer.fees.for_network(payment.network)
+        cost = fee.per_attempt
+        if approved:
+            cost += fee.pct_bps * payment.amount / 10_000.0 + fee.fixed
+        return cost
+
+
+class IssuerModel:
+    """Issuer-intrinsic declines: decided per card payment, identical at every acquirer."""
+
+    def __init__(self, declines: IssuerDeclines) -> None:
+        self._declines = declines
+        self._codes = list(declines.base)
+        self._segment = SegmentKey([e.when for e in declines.effects])
+        self._cache: dict[tuple[object, ...], list[float]] = {}
+
+    def decline_probability(self, payment: PaymentAttributes) -> float:
+        cdf = self._cdf(payment)
+        return cdf[-1] if cdf else 0.0
+
+    def decline_code(self, payment: PaymentAttributes, u: float) -> str | None:
+        """The issuer's own decline code for this payment, or None if it would approve."""
+        cdf = self._cdf(payment)
+        if not cdf or u >= cdf[-1]:
+            return None
+        return self._codes[bisect_right(cdf, u)]
+
+    def _cdf(self, payment: PaymentAttributes) -> list[float]:
+        if not self._segment.cacheable:
+            return self._cdf_for(payment)
+        key = self._segment(payment)
+        cdf = self._cache.get(key)
+        if cdf is None:
+            cdf = self._cache[key] = self._cdf_for(payment)
+        return cdf
+
+    def _cdf_for(self, payment: PaymentAttributes) -> list[float]:
+        factor = 1.0
+        for effect in self._declines.effects:
+            if effect.when.matches(payment):
+                factor *= effect.factor
+        probs = [self._declines.base[c] * factor for c in self._codes]
+        total = sum(probs)
+        if total > 1.0:  # a strong factor cannot push declines past certainty
+            probs = [p / total for p in probs]
+        return np.cumsum(probs).tolist() if probs else []

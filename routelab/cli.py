@@ -1,0 +1,105 @@
+"""The ``routelab`` command line: parses arguments and calls library functions, nothing more."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from routelab.progress import simulation_progress
+from routelab.tables import comparison_table
+from scenarios.loader import ScenarioError, load_scenario
+from scenarios.schema import Scenario
+
+app = typer.Typer(
+    name="routelab",
+    help="Payment routing simulator and load-testing harness.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _load(path: str) -> Scenario:
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a bundled name (baseline).")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory to write.")] = Path("runs/sim"),
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    replications: Annotated[int | None, typer.Option(min=1, help="Override replications.")] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option("--policy", help="Policy to run (repeat for several); default: the first."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Simulate a scenario in virtual time and write summary.json per policy."""
+    from simulator import simulate as run_simulation
+
+    loaded = _load(scenario)
+    names = policy or [loaded.policies[0].name]
+    for name in names:
+        try:
+            loaded.policy(name)
+        except KeyError as exc:
+            raise _fail(f"{scenario}: {exc.args[0]}") from None
+    reps = replications or loaded.replications
+    results = []
+    with simulation_progress(console, names, reps, disable=quiet) as progress:
+        for name in names:
+            result = run_simulation(loaded, name, seed=seed, replications=replications,
+                                    progress=progress.callback(name))
+            run_dir = out / name if len(names) > 1 else out
+            result.write(run_dir)
+            results.append((run_dir, result.summary))
+    console.print(comparison_table([s for _, s in results]))
+    for run_dir, _ in results:
+        console.print(f"wrote {run_dir / 'summary.json'}", highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the scenario format's JSON Schema (for editor validation and completion)."""
+    sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def validate(scenario: Annotated[str, typer.Argument(help="Scenario file to check.")]) -> None:
+    """Check a scenario file and say what is wrong with it, if anything."""
+    loaded = _load(scenario)
+    console.print(
+        f"{scenario}: ok: {len(loaded.acquirers)} acquirers, {len(loaded.policies)} policies "
+        f"({', '.join(p.name for p in loaded.policies)})", highlight=False)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the runs.")] = Path("runs/demo"),
+    replications: Annotated[int, typer.Option(min=2)] = 5,
+) -> None:
+    """The main job: acquirer_outage.yaml under priority and sr_window, side by side."""
+    simulate(scenario="acquirer_outage", out=out, seed=None, replications=replications,
+             policy=["priority", "sr_window"], quiet=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,58 @@
+"""Routing rules: evaluated top to bottom, the first match yields the candidate acquirers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scenarios.conditions import PaymentAttributes, SegmentKey
+from scenarios.schema import RoutingPolicy, WeightedStrategy
+
+DEFAULT_RULE = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The acquirers a matched rule allows, in the rule's order, with volume weights."""
+
+    rule: str
+    acquirers: tuple[str, ...]
+    weights: tuple[float, ...] | None
+
+
+class RuleBook:
+    """A policy's rules plus its default list; results cached per payment segment."""
+
+    def __init__(self, policy: RoutingPolicy) -> None:
+        strategy = policy.strategy
+        base_weights = strategy.weights if isinstance(strategy, WeightedStrategy) else None
+
+        def weights(acquirers: list[str], own: dict[str, float] | None) -> tuple[float, ...] | None:
+            chosen = own or base_weights
+            if chosen is None:
+                return None
+            return tuple(chosen.get(a, 0.0) for a in acquirers)
+
+        self._rules = [
+            (rule.when, Candidates(rule.name, tuple(rule.acquirers), weights(rule.acquirers, rule.weights)))
+            for rule in policy.rules
+        ]
+        self._default = Candidates(DEFAULT_RULE, tuple(policy.default), weights(policy.default, None))
+        self._segment = SegmentKey([when for when, _ in self._rules])
+        self._cache: dict[tuple[object, ...], Candidates] = {}
+
+    def select(self, payment: PaymentAttributes) -> Candidates:
+        if not self._rules:
+            return self._default
+        if not self._segment.cacheable:
+            return self._match(payment)
+        key = self._segment(payment)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._match(payment)
+        return found
+
+    def _match(self, payment: PaymentAttributes) -> Candidates:
+        for when, candidates in self._rules:
+            if when.matches(payment):
+                return candidates
+        return self._default

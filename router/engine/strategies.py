@@ -1,0 +1,183 @@
+"""Routing strategies: how a rule's candidate acquirers are ordered for one payment.
+
+The first acquirer of the order gets the first attempt; cascades follow the order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Protocol
+
+import numpy as np
+
+from router.engine.rules import Candidates
+from scenarios.conditions import PaymentAttributes
+from scenarios.schema import SrWindowStrategy
+from scenarios.streams import UniformStream
+
+Segment = tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """A strategy's answer: acquirers in attempt order, and why."""
+
+    acquirers: tuple[str, ...]
+    segment: Segment
+    preferred: str  # the model's own pick, before any exploration
+    explored: bool
+
+
+class Strategy(Protocol):
+    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering: ...
+    def record(self, segment: Segment, acquirer: str, success: bool) -> None: ...
+    def scores(self) -> dict[str, dict[str, float]]: ...
+
+
+_NO_SEGMENT: Segment = ()
+
+
+class Priority:
+    """Candidates in the rule's order."""
+
+    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
+        acquirers = candidates.acquirers
+        return Ordering(acquirers, _NO_SEGMENT, acquirers[0], False)
+
+    def record(self, segment: Segment, acquirer: str, success: bool) -> None:
+        return None
+
+    def scores(self) -> dict[str, dict[str, float]]:
+        return {}
+
+
+class Weighted:
+    """Volume split: the first attempt goes to a candidate drawn by weight."""
+
+    def __init__(self, uniforms: UniformStream) -> None:
+        self._uniforms = uniforms
+
+    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
+        acquirers = candidates.acquirers
+        weights = candidates.weights or tuple(1.0 for _ in acquirers)
+        target = self._uniforms.next() * sum(weights)
+        pick = len(acquirers) - 1
+        running = 0.0
+        for i, w in enumerate(weights):
+            running += w
+            if target < running:
+                pick = i
+                break
+        chosen = acquirers[pick]
+        order = (chosen, *(a for a in acquirers if a != chosen))
+        return Ordering(order, _NO_SEGMENT, chosen, False)
+
+    def record(self, segment: Segment, acquirer: str, success: bool) -> None:
+        return None
+
+    def scores(self) -> dict[str, dict[str, float]]:
+        return {}
+
+
+class SuccessWindow:
+    """The last ``size`` outcomes of one acquirer in one segment, started optimistic."""
+
+    __slots__ = ("buffer", "pos", "size", "successes")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.buffer = bytearray(b"\x01" * size)
+        self.pos = 0
+        self.successes = size
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.size
+
+    def push(self, success: bool) -> None:
+        value = 1 if success else 0
+        pos = self.pos
+        self.successes += value - self.buffer[pos]
+        self.buffer[pos] = value
+        self.pos = pos + 1 if pos + 1 < self.size else 0
+
+    def rebuild(self, rate: float) -> None:
+        """Refill the window so its rate is just above ``rate`` (the 3-sigma reset)."""
+        successes = min(self.size, math.floor(rate * self.size) + 1)
+        self.buffer[:] = b"\x01" * successes + b"\x00" * (self.size - successes)
+        self.successes = successes
+        self.pos = 0
+
+
+class SrWindow:
+    """Sliding-window success-rate routing with exploration (see SrWindowStrategy)."""
+
+    def __init__(self, config: SrWindowStrategy, uniforms: UniformStream) -> None:
+        self.config = config
+        self._uniforms = uniforms
+        self._rng: np.random.Generator = uniforms.generator
+        fields = config.segment_by
+        getter = attrgetter(*fields) if fields else None
+        if getter is None:
+            self._segment_of = lambda p: _NO_SEGMENT
+        elif len(fields) == 1:
+            self._segment_of = lambda p: (getter(p),)
+        else:
+            self._segment_of = getter
+        self._windows: dict[Segment, dict[str, SuccessWindow]] = {}
+        self._reset_margin = (
+            config.reset_sigma / math.sqrt(config.window) if config.reset_sigma > 0 else None
+        )
+
+    def _segment_windows(self, segment: Segment) -> dict[str, SuccessWindow]:
+        windows = self._windows.get(segment)
+        if windows is None:
+            windows = self._windows[segment] = {}
+        return windows
+
+    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
+        segment = self._segment_of(payment)
+        windows = self._segment_windows(segment)
+        acquirers = candidates.acquirers
+        n = len(acquirers)
+        if self.config.score == "thompson":
+            scores = [self._thompson(windows.get(a)) for a in acquirers]
+        else:
+            scores = [w.rate if (w := windows.get(a)) is not None else 1.0 for a in acquirers]
+        if n == 1:
+            return Ordering(acquirers, segment, acquirers[0], False)
+        ranked = sorted(range(n), key=scores.__getitem__, reverse=True)  # stable: ties by rule order
+        order = tuple(acquirers[i] for i in ranked)
+        preferred = order[0]
+        uniforms = self._uniforms
+        if uniforms.next() < self.config.exploration:
+            # hedging: every candidate scored equal for this payment
+            pick = acquirers[min(int(uniforms.next() * n), n - 1)]
+            order = (pick, *(a for a in order if a != pick))
+            return Ordering(order, segment, preferred, True)
+        return Ordering(order, segment, preferred, False)
+
+    def _thompson(self, window: SuccessWindow | None) -> float:
+        if window is None:
+            return float(self._rng.beta(2.0, 1.0))
+        return float(self._rng.beta(window.successes + 1, window.size - window.successes + 1))
+
+    def record(self, segment: Segment, acquirer: str, success: bool) -> None:
+        windows = self._segment_windows(segment)
+        window = windows.get(acquirer)
+        if window is None:
+            window = windows[acquirer] = SuccessWindow(self.config.window)
+        window.push(success)
+        if not success and self._reset_margin is not None:
+            best = max(w.rate for w in windows.values())
+            threshold = best - self._reset_margin * math.sqrt(max(best * (1.0 - best), 0.09))
+            if window.rate < threshold:
+                window.rebuild(threshold)
+
+    def scores(self) -> dict[str, dict[str, float]]:
+        return {
+            "/".join(str(v) for v in segment) or "all": {a: w.rate for a, w in windows.items()}
+            for segment, windows in self._windows.items()
+        }

@@ -1,0 +1,197 @@
+"""The one payment sampler: arrival times and card payments drawn from a scenario's traffic.
+
+The simulator draws from it in virtual time and the Locust harness in wall-clock time,
+so both engines see the same traffic model. Draws are vectorised in numpy batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenarios.schema import (
+    ArrivalProfile,
+    ConstantArrivals,
+    DiurnalArrivals,
+    FixedAmount,
+    LognormalAmount,
+    PiecewiseArrivals,
+    RampArrivals,
+    SpikeArrivals,
+    Traffic,
+    UniformAmount,
+)
+from scenarios.streams import BATCH
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A card payment as the router sees it. ``amount`` is in minor units."""
+
+    amount: int
+    currency: str
+    network: str
+    card_type: str
+    issuer_country: str
+    bin: str
+    cross_border: bool
+
+
+# --- arrivals --------------------------------------------------------------------------
+
+
+def arrival_rate(profile: ArrivalProfile, t: np.ndarray, duration_s: float) -> np.ndarray:
+    """Offered rate (payments per second) at times ``t`` on the scenario timeline."""
+    t = np.asarray(t, dtype=float)
+    if isinstance(profile, ConstantArrivals):
+        return np.full_like(t, profile.rate_per_s)
+    if isinstance(profile, PiecewiseArrivals):
+        starts = np.array([s.start_s for s in profile.steps])
+        rates = np.array([s.rate_per_s for s in profile.steps])
+        return rates[np.searchsorted(starts, t, side="right") - 1]
+    if isinstance(profile, RampArrivals):
+        frac = np.clip(t / duration_s, 0.0, 1.0)
+        return profile.start_rate_per_s + frac * (profile.end_rate_per_s - profile.start_rate_per_s)
+    if isinstance(profile, SpikeArrivals):
+        in_spike = (t >= profile.start_s) & (t < profile.end_s)
+        return np.where(in_spike, profile.spike_rate_per_s, profile.base_rate_per_s)
+    if isinstance(profile, DiurnalArrivals):
+        phase = 2.0 * np.pi * (t - profile.peak_s) / profile.period_s
+        return profile.mean_rate_per_s * (1.0 + profile.amplitude * np.cos(phase))
+    raise TypeError(f"unknown arrival profile {profile!r}")
+
+
+def peak_rate(profile: ArrivalProfile) -> float:
+    """An upper bound of the offered rate over the whole run."""
+    if isinstance(profile, ConstantArrivals):
+        return profile.rate_per_s
+    if isinstance(profile, PiecewiseArrivals):
+        return max(s.rate_per_s for s in profile.steps)
+    if isinstance(profile, RampArrivals):
+        return max(profile.start_rate_per_s, profile.end_rate_per_s)
+    if isinstance(profile, SpikeArrivals):
+        return max(profile.base_rate_per_s, profile.spike_rate_per_s)
+    if isinstance(profile, DiurnalArrivals):
+        return profile.mean_rate_per_s * (1.0 + profile.amplitude)
+    raise TypeError(f"unknown arrival profile {profile!r}")
+
+
+def expected_arrivals(profile: ArrivalProfile, duration_s: float) -> float:
+    """Expected number of payments over ``[0, duration_s)`` (numerical integral of the rate)."""
+    grid = np.linspace(0.0, duration_s, 20_001)
+    rates = arrival_rate(profile, grid, duration_s)
+    return float(np.sum((rates[1:] + rates[:-1]) * 0.5 * np.diff(grid)))
+
+
+def arrival_times(
+    profile: ArrivalProfile,
+    duration_s: float,
+    rng: np.random.Generator,
+    batch: int = BATCH,
+    start_s: float = 0.0,
+) -> Iterator[np.ndarray]:
+    """Poisson arrival times on ``[start_s, duration_s)``, in increasing order, in batches.
+
+    Non-homogeneous profiles use thinning (Lewis & Shedler): candidates at the peak
+    rate, each kept with probability rate(t) / peak.
+    """
+    peak = peak_rate(profile)
+    constant = isinstance(profile, ConstantArrivals)
+    t = start_s
+    while t < duration_s:
+        gaps = rng.exponential(1.0 / peak, batch)
+        times = t + np.cumsum(gaps)
+        t = float(times[-1])
+        if not constant:
+            keep = rng.random(batch) * peak < arrival_rate(profile, times, duration_s)
+            times = times[keep]
+        times = times[times < duration_s]
+        if times.size:
+            yield times
+
+
+# --- payments --------------------------------------------------------------------------
+
+
+def _categorical(weights: dict[str, float]) -> tuple[list[str], np.ndarray]:
+    names = list(weights)
+    probs = np.array([weights[n] for n in names], dtype=float)
+    return names, np.cumsum(probs / probs.sum())
+
+
+class PaymentSampler:
+    """Draws card payments from a traffic mix: network, card type, issuer country,
+    currency, amount and a BIN within the network's ranges, independently per payment."""
+
+    def __init__(self, traffic: Traffic, merchant_country: str, rng: np.random.Generator) -> None:
+        mix = traffic.mix
+        self._rng = rng
+        self._merchant_country = merchant_country
+        self._networks, self._network_cdf = _categorical(mix.networks)
+        self._types, self._type_cdf = _categorical(mix.card_types)
+        self._countries, self._country_cdf = _categorical(mix.issuer_countries)
+        self._currencies, self._currency_cdf = _categorical(mix.currencies)
+        self._amount = mix.amount
+        self._bins: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
+        for network in self._networks:
+            ranges = mix.bin_ranges(network)
+            lows = np.array([int(r.min[:6].ljust(6, "0")) for r in ranges])
+            highs = np.array([int(r.max[:6].ljust(6, "9")) for r in ranges])
+            sizes = highs - lows + 1
+            self._bins.append((lows, np.cumsum(sizes), sizes, int(sizes.sum())))
+        self._buffer: list[Payment] = []
+
+    def draw(self, n: int) -> list[Payment]:
+        """``n`` payments; consumes the same number of draws whatever the traffic is used for."""
+        rng = self._rng
+        u = rng.random((n, 5))
+        net = np.searchsorted(self._network_cdf, u[:, 0], side="right")
+        typ = np.searchsorted(self._type_cdf, u[:, 1], side="right")
+        ctry = np.searchsorted(self._country_cdf, u[:, 2], side="right")
+        cur = np.searchsorted(self._currency_cdf, u[:, 3], side="right")
+        amounts = self._draw_amounts(n)
+        bins = self._draw_bins(net, u[:, 4])
+        networks, types, countries, currencies = (
+            self._networks, self._types, self._countries, self._currencies)
+        home = self._merchant_country
+        out = []
+        for a, c, k, ty, co, b in zip(
+            amounts.tolist(), cur.tolist(), net.tolist(), typ.tolist(), ctry.tolist(), bins,
+            strict=True,
+        ):
+            country = countries[co]
+            out.append(Payment(a, currencies[c], networks[k], types[ty], country, b, country != home))
+        return out
+
+    def next(self) -> Payment:
+        """One payment (served from an internal batch)."""
+        if not self._buffer:
+            self._buffer = self.draw(BATCH)
+            self._buffer.reverse()
+        return self._buffer.pop()
+
+    def _draw_amounts(self, n: int) -> np.ndarray:
+        model = self._amount
+        if isinstance(model, LognormalAmount):
+            raw = model.median * np.exp(model.sigma * self._rng.standard_normal(n))
+            return np.clip(np.rint(raw), 1, model.max).astype(np.int64)
+        if isinstance(model, UniformAmount):
+            return self._rng.integers(model.min, model.max, n, endpoint=True)
+        if isinstance(model, FixedAmount):
+            self._rng.random(n)  # keep stream consumption identical across amount models
+            return np.full(n, model.value, dtype=np.int64)
+        raise TypeError(f"unknown amount model {model!r}")
+
+    def _draw_bins(self, network_idx: np.ndarray, u: np.ndarray) -> list[str]:
+        values = np.empty(network_idx.size, dtype=np.int64)
+        for k, (lows, cum_sizes, sizes, total) in enumerate(self._bins):
+            mask = network_idx == k
+            if not mask.any():
+                continue
+            pos = np.floor(u[mask] * total).astype(np.int64)
+            which = np.searchsorted(cum_sizes, pos, side="right")
+            offset = pos - (cum_sizes[which] - sizes[which])
+            values[mask] = lows[which] + offset
+        return [f"{v:06d}" for v in values.tolist()]

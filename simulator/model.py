@@ -1,0 +1,176 @@
+"""One replication of a scenario under one routing policy, in SimPy virtual time.
+
+arrivals → route (router.engine) → attempt (capacity queue, latency, the router's
+attempt timeout) → answer fed back to the engine → cascade or finish.
+
+Lean by design (see docs/performance.md): a single source process; each attempt's
+answer is one SimPy ``Timeout`` with a callback, not a process; random draws come
+from numpy batches; nothing is kept per payment once it finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+from simpy.events import Event, Timeout
+
+from mock_acquirers.behaviour import AcquirerBehaviour, AttemptOutcome, IssuerModel, latency_quantile
+from router.engine import Decision, RoutingEngine, classify
+from router.engine.taxonomy import CODES, TIMEOUT_CODE, CodeInfo
+from scenarios.sampler import Payment, PaymentSampler, arrival_times
+from scenarios.schema import RoutingPolicy, Scenario
+from scenarios.streams import BATCH, RunStreams
+from simulator.capacity import CapacityQueue
+from simulator.tally import Tally
+
+TIMEOUT_INFO: CodeInfo = CODES[TIMEOUT_CODE]
+# Per acquirer, for a batch of payments: fault uniforms, approval uniforms, base latency (ms).
+AcquirerDraws = tuple[list[float], list[float], list[float]]
+
+
+class Flight:
+    """A payment in flight: what the router knows and which draws are its own."""
+
+    __slots__ = ("attempts", "counted", "decision", "draws", "first", "i", "issuer_code",
+                 "payment", "sent_at", "t0")
+
+    def __init__(self, payment: Payment, decision: Decision, issuer_code: str | None, i: int,
+                 draws: list[AcquirerDraws], t0: float, counted: bool) -> None:
+        self.payment = payment
+        self.decision = decision
+        self.issuer_code = issuer_code
+        self.i = i
+        self.draws = draws
+        self.t0 = t0
+        self.counted = counted
+        self.attempts = 0
+        self.first = -1
+        self.sent_at = t0
+
+
+class Replication:
+    """Builds and runs one replication; ``run()`` returns its :class:`Tally`."""
+
+    def __init__(self, scenario: Scenario, policy: RoutingPolicy, seed: np.random.SeedSequence,
+                 progress: Callable[[float], None] | None = None, progress_steps: int = 50
+                 ) -> None:
+        self.scenario = scenario
+        self.env = simpy.Environment()
+        names = scenario.acquirer_names
+        self.streams = RunStreams.spawn(seed, len(names))
+        self.index = {name: i for i, name in enumerate(names)}
+        self.behaviours = [AcquirerBehaviour(a) for a in scenario.acquirers]
+        self.queues = [CapacityQueue(a.capacity) for a in scenario.acquirers]
+        self.issuer = IssuerModel(scenario.traffic.issuer_declines)
+        self.sampler = PaymentSampler(scenario.traffic, scenario.merchant.country,
+                                      self.streams.payments)
+        self.engine = RoutingEngine(policy, self.streams.routing)
+        self.tally = Tally(names, scenario.traffic.duration_s, scenario.bucket_s)
+        self._progress = progress
+        self._progress_steps = progress_steps
+        self.arrived = 0
+
+    # -- the run ------------------------------------------------------------------------
+
+    def run(self) -> Tally:
+        env = self.env
+        duration = self.scenario.traffic.duration_s
+        env.process(self._source())
+        steps = self._progress_steps if self._progress else 1
+        for k in range(1, steps + 1):
+            env.run(until=duration * k / steps)
+            if self._progress:
+                self._progress(k / steps)
+        env.run()  # let payments still in flight finish
+        return self.tally
+
+    def _source(self):  # type: ignore[no-untyped-def]  # a SimPy process generator
+        env = self.env
+        scenario = self.scenario
+        warmup = scenario.warmup_s
+        acquirer_rngs = self.streams.acquirers
+        latency_models = [a.latency for a in scenario.acquirers]
+        issuer_rng = self.streams.issuer
+        for times in arrival_times(scenario.traffic.arrival, scenario.traffic.duration_s,
+                                   self.streams.arrivals, BATCH):
+            n = len(times)
+            payments = self.sampler.draw(n)
+            issuer_u = issuer_rng.random(n).tolist()
+            # every acquirer draws for every payment, routed there or not: common random
+            # numbers, so each policy meets the same answers for the same payment
+            draws: list[AcquirerDraws] = []
+            for rng, model in zip(acquirer_rngs, latency_models, strict=True):
+                u = rng.random((3, n))
+                draws.append((u[0].tolist(), u[1].tolist(), latency_quantile(model, u[2]).tolist()))
+            self.arrived += n
+            for i, t in enumerate(times.tolist()):
+                yield Timeout(env, t - env.now)
+                payment = payments[i]
+                decision = self.engine.decide(payment, t)
+                flight = Flight(payment, decision, self.issuer.decline_code(payment, issuer_u[i]),
+                                i, draws, t, t >= warmup)
+                self._send(flight, decision.acquirers[0])
+
+    def _send(self, flight: Flight, acquirer: str) -> None:
+        env = self.env
+        now = env.now
+        a = self.index[acquirer]
+        faults, approvals, latencies = flight.draws[a]
+        i = flight.i
+        outcome = self.behaviours[a].attempt(flight.payment, now, flight.issuer_code,
+                                             faults[i], approvals[i], latencies[i])
+        service_s = outcome.service_ms / 1000.0
+        answer_in = self.queues[a].admit(now, service_s) - now + service_s
+        limit_s = self.engine.attempt_timeout_ms((now - flight.t0) * 1000.0) / 1000.0
+        timed_out = answer_in > limit_s
+        if flight.attempts == 0:
+            flight.first = a
+        flight.sent_at = now
+        event = Timeout(env, limit_s if timed_out else answer_in)
+        event.callbacks.append(lambda _: self._answer(flight, a, acquirer, outcome, timed_out))
+
+    def _answer(self, flight: Flight, a: int, acquirer: str, outcome: AttemptOutcome,
+                timed_out: bool) -> None:
+        now = self.env.now
+        flight.attempts += 1
+        info = TIMEOUT_INFO if timed_out else classify(outcome.code)
+        approved = not timed_out and outcome.approved
+        self.engine.record(flight.decision, acquirer, info, (now - flight.sent_at) * 1000.0, now)
+        tally = self.tally
+        if flight.counted:
+            tally.attempt(a, flight.sent_at, approved,
+                          self.behaviours[a].fee(flight.payment, approved))
+            if timed_out:
+                tally.timeouts += 1
+                if outcome.approved:
+                    # the acquirer approved after the router gave up: the router voids it,
+                    # so the card is never charged for an answer the payer never saw
+                    tally.voided_late_approvals += 1
+        elapsed_ms = (now - flight.t0) * 1000.0
+        nxt = self.engine.next_acquirer(flight.decision, flight.attempts, info, elapsed_ms)
+        code = TIMEOUT_CODE if timed_out else outcome.code
+        if nxt is None:
+            self._finish(flight, approved, code, info)
+        elif timed_out:
+            # unknown outcome: void (and confirm) before trying elsewhere
+            void_s = self.behaviours[a].median_ms / 1000.0
+            ev: Event = Timeout(self.env, void_s)
+            ev.callbacks.append(lambda _: self._cascade_after_void(flight, nxt, code, info))
+        else:
+            self._send(flight, nxt)
+
+    def _cascade_after_void(self, flight: Flight, acquirer: str, code: str, info: CodeInfo
+                            ) -> None:
+        elapsed_ms = (self.env.now - flight.t0) * 1000.0
+        if self.engine.attempt_timeout_ms(elapsed_ms) <= 0.0:
+            self._finish(flight, False, code, info)  # the void used up the budget
+        else:
+            self._send(flight, acquirer)
+
+    def _finish(self, flight: Flight, approved: bool, code: str, info: CodeInfo) -> None:
+        if flight.counted:
+            self.tally.payment(flight.t0, flight.first, flight.attempts, approved, code,
+                               info.outcome, (self.env.now - flight.t0) * 1000.0,
+                               flight.payment.amount)
