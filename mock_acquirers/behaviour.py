@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass
-from typing import overload
+from typing import NamedTuple, overload
 
 import numpy as np
 from scipy.special import ndtri
@@ -34,7 +33,9 @@ from scenarios.schema import (
     Acquirer,
     EmpiricalLatency,
     ExponentialLatency,
+    Fee,
     FixedLatency,
+    Incident,
     IssuerDeclines,
     LatencyModel,
     LognormalLatency,
@@ -80,8 +81,7 @@ def latency_mean(model: LatencyModel) -> float:
     return float(np.mean(latency_quantile(model, grid)))
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptOutcome:
+class AttemptOutcome(NamedTuple):
     """What the acquirer does with one attempt.
 
     ``code`` is the ISO 8583 field-39 answer (``"00"`` approved). ``service_ms`` is how
@@ -102,8 +102,7 @@ class AttemptOutcome:
         return self.code == APPROVED
 
 
-@dataclass(frozen=True, slots=True)
-class Conditions:
+class Conditions(NamedTuple):
     """The acquirer's state for one payment at one instant, incidents included."""
 
     approval: float
@@ -120,12 +119,15 @@ class AcquirerBehaviour:
         self.name = acquirer.name
         conditions = [e.when for e in acquirer.approval.effects]
         self._segment = SegmentKey(conditions)
+        self._segment_of = self._segment.key
         self._approval_cache: dict[tuple[object, ...], float] = {}
         codes = list(acquirer.decline_codes)
         weights = np.array([acquirer.decline_codes[c] for c in codes], dtype=float)
         self._decline_codes = codes
         self._decline_cdf = (np.cumsum(weights) / weights.sum()).tolist()
         self._incidents = list(acquirer.incidents)
+        self._injected: list[Incident] = []
+        self._fees: dict[str, Fee] = {}
         self.median_ms = float(latency_quantile(acquirer.latency, 0.5))
 
     # -- segment-level probabilities -----------------------------------------------------
@@ -134,7 +136,7 @@ class AcquirerBehaviour:
         """Acquirer-side approval probability for the payment's segment, no incidents."""
         if not self._segment.cacheable:
             return self._approval_for(payment)
-        key = self._segment(payment)
+        key = self._segment_of(payment)
         cached = self._approval_cache.get(key)
         if cached is None:
             cached = self._approval_cache[key] = self._approval_for(payment)
@@ -158,6 +160,18 @@ class AcquirerBehaviour:
                 factor *= incident.latency_factor
         return Conditions(min(1.0, max(0.0, approval)), min(1.0, error_rate),
                           min(1.0, timeout_rate), factor)
+
+    def inject(self, incident: Incident) -> None:
+        """Add an incident on top of the scenario's own (the mock's admin API uses this)."""
+        self._injected.append(incident)
+        self._incidents = [*self.acquirer.incidents, *self._injected]
+
+    def clear_injected(self) -> int:
+        """Remove every injected incident; returns how many there were."""
+        count = len(self._injected)
+        self._injected.clear()
+        self._incidents = list(self.acquirer.incidents)
+        return count
 
     def active_incidents(self, t: float) -> list[str]:
         return [i.name for i in self._incidents if i.start_s <= t < i.end_s]
@@ -206,11 +220,12 @@ class AcquirerBehaviour:
 
     def fee(self, payment: PaymentAttributes, approved: bool) -> float:
         """Fee in minor units for one attempt: per-attempt part, plus the rest if approved."""
-        fee = self.acquirer.fees.for_network(payment.network)
-        cost = fee.per_attempt
+        fee = self._fees.get(payment.network)
+        if fee is None:
+            fee = self._fees[payment.network] = self.acquirer.fees.for_network(payment.network)
         if approved:
-            cost += fee.pct_bps * payment.amount / 10_000.0 + fee.fixed
-        return cost
+            return fee.per_attempt + fee.pct_bps * payment.amount / 10_000.0 + fee.fixed
+        return fee.per_attempt
 
 
 class IssuerModel:
@@ -220,6 +235,7 @@ class IssuerModel:
         self._declines = declines
         self._codes = list(declines.base)
         self._segment = SegmentKey([e.when for e in declines.effects])
+        self._segment_of = self._segment.key
         self._cache: dict[tuple[object, ...], list[float]] = {}
 
     def decline_probability(self, payment: PaymentAttributes) -> float:
@@ -236,7 +252,7 @@ class IssuerModel:
     def _cdf(self, payment: PaymentAttributes) -> list[float]:
         if not self._segment.cacheable:
             return self._cdf_for(payment)
-        key = self._segment(payment)
+        key = self._segment_of(payment)
         cdf = self._cache.get(key)
         if cdf is None:
             cdf = self._cache[key] = self._cdf_for(payment)

@@ -36,13 +36,15 @@ class LatencyHistogram:
     def __init__(self, counts: list[int] | None = None) -> None:
         self.counts = counts if counts is not None else [0] * self.BUCKETS
 
-    _LOG_GROWTH = math.log(GROWTH)
+    _INV_LOG_GROWTH = 1.0 / math.log(GROWTH)
+    _INV_LOW = 1.0 / LOW_MS
 
     @classmethod
     def index(cls, ms: float) -> int:
         if ms <= cls.LOW_MS:
             return 0
-        return min(int(math.log(ms / cls.LOW_MS) / cls._LOG_GROWTH), cls.BUCKETS - 1)
+        i = int(math.log(ms * cls._INV_LOW) * cls._INV_LOG_GROWTH)
+        return i if i < cls.BUCKETS else cls.BUCKETS - 1
 
     def record(self, ms: float) -> None:
         self.counts[self.index(ms)] += 1

@@ -13,6 +13,8 @@ cross-border Visa credit card" means exactly the same thing everywhere.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -149,18 +151,19 @@ class SegmentKey:
     ``cacheable`` is False: callers must evaluate the conditions every time.
     """
 
-    __slots__ = ("breakpoints", "cacheable")
+    __slots__ = ("breakpoints", "cacheable", "key")
 
     def __init__(self, conditions: list[Condition]) -> None:
         self.cacheable = all(c.uses_only_segment_fields() for c in conditions)
         self.breakpoints = sorted({b for c in conditions for b in c.amount_breakpoints()})
+        fields = attrgetter("network", "card_type", "issuer_country", "currency", "cross_border")
+        breakpoints = self.breakpoints
+        # ``key`` is a plain function so hot paths can bind it once
+        self.key: Callable[[PaymentAttributes], tuple[object, ...]]
+        if not breakpoints:
+            self.key = fields
+        else:
+            self.key = lambda p: (*fields(p), bisect_right(breakpoints, p.amount))
 
-    def __call__(self, p: PaymentAttributes) -> tuple[str, str, str, str, bool, int]:
-        return (
-            p.network,
-            p.card_type,
-            p.issuer_country,
-            p.currency,
-            p.cross_border,
-            bisect_right(self.breakpoints, p.amount),
-        )
+    def __call__(self, p: PaymentAttributes) -> tuple[object, ...]:
+        return self.key(p)

@@ -7,7 +7,7 @@ so both engines see the same traffic model. Draws are vectorised in numpy batche
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,9 +26,12 @@ from scenarios.schema import (
 from scenarios.streams import BATCH
 
 
-@dataclass(frozen=True, slots=True)
-class Payment:
-    """A card payment as the router sees it. ``amount`` is in minor units."""
+class Payment(NamedTuple):
+    """A card payment as the router sees it. ``amount`` is in minor units.
+
+    A named tuple: immutable and several times cheaper to create than a frozen
+    dataclass, which matters at hundreds of thousands of payments per second.
+    """
 
     amount: int
     currency: str

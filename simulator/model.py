@@ -11,16 +11,17 @@ from numpy batches; nothing is kept per payment once it finishes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappop, heappush
 
 import numpy as np
 import simpy
-from simpy.events import Event, Timeout
+from simpy.events import Timeout
 
-from mock_acquirers.behaviour import AcquirerBehaviour, AttemptOutcome, IssuerModel, latency_quantile
+from mock_acquirers.behaviour import AcquirerBehaviour, IssuerModel, latency_quantile
 from router.engine import Decision, RoutingEngine, classify
-from router.engine.taxonomy import CODES, TIMEOUT_CODE, CodeInfo
+from router.engine.taxonomy import APPROVED, CODES, TIMEOUT_CODE, CodeInfo
 from scenarios.sampler import Payment, PaymentSampler, arrival_times
-from scenarios.schema import RoutingPolicy, Scenario
+from scenarios.schema import RoutingPolicy, Scenario, SrWindowStrategy
 from scenarios.streams import BATCH, RunStreams
 from simulator.capacity import CapacityQueue
 from simulator.tally import Tally
@@ -34,7 +35,7 @@ class Flight:
     """A payment in flight: what the router knows and which draws are its own."""
 
     __slots__ = ("attempts", "counted", "decision", "draws", "first", "i", "issuer_code",
-                 "payment", "sent_at", "t0")
+                 "payment", "t0")
 
     def __init__(self, payment: Payment, decision: Decision, issuer_code: str | None, i: int,
                  draws: list[AcquirerDraws], t0: float, counted: bool) -> None:
@@ -47,7 +48,6 @@ class Flight:
         self.counted = counted
         self.attempts = 0
         self.first = -1
-        self.sent_at = t0
 
 
 class Replication:
@@ -71,6 +71,10 @@ class Replication:
         self._progress = progress
         self._progress_steps = progress_steps
         self.arrived = 0
+        # answers not yet seen by the engine: (answer time, seq, decision, acquirer, info, ms)
+        self._feedback: list[tuple[float, int, Decision, str, CodeInfo, float]] = []
+        self._seq = 0
+        self._learns = isinstance(policy.strategy, SrWindowStrategy)
 
     # -- the run ------------------------------------------------------------------------
 
@@ -93,6 +97,9 @@ class Replication:
         acquirer_rngs = self.streams.acquirers
         latency_models = [a.latency for a in scenario.acquirers]
         issuer_rng = self.streams.issuer
+        feedback = self._feedback
+        apply_feedback = self._apply_feedback
+        decide = self.engine.decide
         for times in arrival_times(scenario.traffic.arrival, scenario.traffic.duration_s,
                                    self.streams.arrivals, BATCH):
             n = len(times)
@@ -108,69 +115,88 @@ class Replication:
             for i, t in enumerate(times.tolist()):
                 yield Timeout(env, t - env.now)
                 payment = payments[i]
-                decision = self.engine.decide(payment, t)
+                if feedback and feedback[0][0] <= t:
+                    apply_feedback(t)
+                decision = decide(payment, t)
                 flight = Flight(payment, decision, self.issuer.decline_code(payment, issuer_u[i]),
                                 i, draws, t, t >= warmup)
                 self._send(flight, decision.acquirers[0])
 
     def _send(self, flight: Flight, acquirer: str) -> None:
-        env = self.env
-        now = env.now
+        """Send one attempt and resolve what follows from its answer.
+
+        The answer is fully determined when the attempt is sent (the behaviour model
+        draws its outcome, the capacity queue its start), so only what changes the
+        system at answer time needs a SimPy event: a cascade (or the void before it).
+        The engine's feedback is queued by answer time and applied before the next
+        decision that could see it (``_apply_feedback``): the same order as an event
+        per answer, without the event.
+        """
+        now = self.env.now
         a = self.index[acquirer]
         faults, approvals, latencies = flight.draws[a]
         i = flight.i
-        outcome = self.behaviours[a].attempt(flight.payment, now, flight.issuer_code,
-                                             faults[i], approvals[i], latencies[i])
+        behaviour = self.behaviours[a]
+        outcome = behaviour.attempt(flight.payment, now, flight.issuer_code,
+                                    faults[i], approvals[i], latencies[i])
         service_s = outcome.service_ms / 1000.0
         answer_in = self.queues[a].admit(now, service_s) - now + service_s
-        limit_s = self.engine.attempt_timeout_ms((now - flight.t0) * 1000.0) / 1000.0
+        engine = self.engine
+        limit_s = engine.attempt_timeout_ms((now - flight.t0) * 1000.0) / 1000.0
         timed_out = answer_in > limit_s
+        if timed_out:
+            answer_in = limit_s
         if flight.attempts == 0:
             flight.first = a
-        flight.sent_at = now
-        event = Timeout(env, limit_s if timed_out else answer_in)
-        event.callbacks.append(lambda _: self._answer(flight, a, acquirer, outcome, timed_out))
-
-    def _answer(self, flight: Flight, a: int, acquirer: str, outcome: AttemptOutcome,
-                timed_out: bool) -> None:
-        now = self.env.now
         flight.attempts += 1
+        answer_at = now + answer_in
         info = TIMEOUT_INFO if timed_out else classify(outcome.code)
-        approved = not timed_out and outcome.approved
-        self.engine.record(flight.decision, acquirer, info, (now - flight.sent_at) * 1000.0, now)
-        tally = self.tally
+        approved = not timed_out and outcome.code == APPROVED
+        if self._learns:
+            self._seq += 1
+            heappush(self._feedback, (answer_at, self._seq, flight.decision, acquirer, info,
+                                      answer_in * 1000.0))
         if flight.counted:
-            tally.attempt(a, flight.sent_at, approved,
-                          self.behaviours[a].fee(flight.payment, approved))
+            tally = self.tally
+            tally.attempt(a, now, approved, behaviour.fee(flight.payment, approved))
             if timed_out:
                 tally.timeouts += 1
-                if outcome.approved:
+                if outcome.code == APPROVED:
                     # the acquirer approved after the router gave up: the router voids it,
                     # so the card is never charged for an answer the payer never saw
                     tally.voided_late_approvals += 1
-        elapsed_ms = (now - flight.t0) * 1000.0
-        nxt = self.engine.next_acquirer(flight.decision, flight.attempts, info, elapsed_ms)
+        elapsed_ms = (answer_at - flight.t0) * 1000.0
+        nxt = engine.next_acquirer(flight.decision, flight.attempts, info, elapsed_ms)
         code = TIMEOUT_CODE if timed_out else outcome.code
         if nxt is None:
-            self._finish(flight, approved, code, info)
+            self._finish(flight, approved, code, info, answer_at)
         elif timed_out:
             # unknown outcome: void (and confirm) before trying elsewhere
-            void_s = self.behaviours[a].median_ms / 1000.0
-            ev: Event = Timeout(self.env, void_s)
-            ev.callbacks.append(lambda _: self._cascade_after_void(flight, nxt, code, info))
+            wait = answer_in + behaviour.median_ms / 1000.0
+            Timeout(self.env, wait).callbacks.append(
+                lambda _: self._cascade_after_void(flight, nxt, code, info))
         else:
-            self._send(flight, nxt)
+            Timeout(self.env, answer_in).callbacks.append(lambda _: self._send(flight, nxt))
+
+    def _apply_feedback(self, now: float) -> None:
+        """Give the engine every answer that has arrived by ``now``, in arrival order."""
+        feedback = self._feedback
+        record = self.engine.record
+        while feedback and feedback[0][0] <= now:
+            answer_at, _, decision, acquirer, info, latency_ms = heappop(feedback)
+            record(decision, acquirer, info, latency_ms, answer_at)
 
     def _cascade_after_void(self, flight: Flight, acquirer: str, code: str, info: CodeInfo
                             ) -> None:
         elapsed_ms = (self.env.now - flight.t0) * 1000.0
         if self.engine.attempt_timeout_ms(elapsed_ms) <= 0.0:
-            self._finish(flight, False, code, info)  # the void used up the budget
+            self._finish(flight, False, code, info, self.env.now)  # the void used the budget
         else:
             self._send(flight, acquirer)
 
-    def _finish(self, flight: Flight, approved: bool, code: str, info: CodeInfo) -> None:
+    def _finish(self, flight: Flight, approved: bool, code: str, info: CodeInfo,
+                answer_at: float) -> None:
         if flight.counted:
             self.tally.payment(flight.t0, flight.first, flight.attempts, approved, code,
-                               info.outcome, (self.env.now - flight.t0) * 1000.0,
+                               info.outcome, (answer_at - flight.t0) * 1000.0,
                                flight.payment.amount)

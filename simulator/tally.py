@@ -21,6 +21,7 @@ class Tally:
         n = len(acquirers)
         self.bucket_s = bucket_s
         self.n_buckets = max(1, math.ceil(duration_s / bucket_s))
+        self._per_bucket = 1.0 / bucket_s
         self.payments = 0
         self.approved = 0
         self.first_attempt_approved = 0
@@ -43,12 +44,14 @@ class Tally:
         self.series_attempts = [[0] * self.n_buckets for _ in range(n)]
 
     def bucket(self, t: float) -> int:
-        return min(int(t / self.bucket_s), self.n_buckets - 1)
+        b = int(t * self._per_bucket)
+        return b if b < self.n_buckets else self.n_buckets - 1
 
     def attempt(self, acquirer: int, t_sent: float, approved: bool, fee: float) -> None:
         self.attempts += 1
         self.attempts_by_acquirer[acquirer] += 1
-        self.series_attempts[acquirer][self.bucket(t_sent)] += 1
+        b = int(t_sent * self._per_bucket)
+        self.series_attempts[acquirer][b if b < self.n_buckets else self.n_buckets - 1] += 1
         self.cost += fee
         if approved:
             self.approvals_by_acquirer[acquirer] += 1
@@ -57,7 +60,9 @@ class Tally:
                 code: str, outcome: OutcomeClass, latency_ms: float, amount: int) -> None:
         self.payments += 1
         self.first_attempts[first_acquirer] += 1
-        b = self.bucket(t_arrival)
+        b = int(t_arrival * self._per_bucket)
+        if b >= self.n_buckets:
+            b = self.n_buckets - 1
         self.series_payments[b] += 1
         self.series_latency_sum_ms[b] += latency_ms
         self.latency.record(latency_ms)

@@ -8,28 +8,20 @@ engine learns with the same delay a real router has.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from router.engine.retry import attempt_timeout_ms, may_cascade
 from router.engine.rules import RuleBook
-from router.engine.strategies import Ordering, Priority, Segment, SrWindow, Strategy, Weighted
+from router.engine.strategies import Ordering, Priority, SrWindow, Strategy, Weighted
 from router.engine.taxonomy import CodeInfo, OutcomeClass
+
+APPROVED = OutcomeClass.APPROVED
 from scenarios.conditions import PaymentAttributes
 from scenarios.schema import PriorityStrategy, RoutingPolicy, SrWindowStrategy, WeightedStrategy
 from scenarios.streams import UniformStream
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Where one payment goes: acquirers in attempt order and the rule that chose them."""
-
-    rule: str
-    acquirers: tuple[str, ...]
-    segment: Segment
-    preferred: str
-    explored: bool
+Decision = Ordering  # the engine's answer for one payment: rule, acquirers in order, why
 
 
 def make_strategy(policy: RoutingPolicy, uniforms: UniformStream) -> Strategy:
@@ -51,6 +43,9 @@ class RoutingEngine:
         self._rules = RuleBook(policy)
         self._strategy = make_strategy(policy, UniformStream(rng))
         self._retry = policy.retry
+        self._select = self._rules.select  # bound once: decide() runs per payment
+        self._order = self._strategy.order
+        self._record = self._strategy.record
         config = policy.strategy
         self._slow_ms = (
             config.latency_threshold_ms if isinstance(config, SrWindowStrategy) else None
@@ -58,10 +53,7 @@ class RoutingEngine:
 
     def decide(self, payment: PaymentAttributes, now: float) -> Decision:
         """Candidate acquirers for ``payment`` in attempt order (``now`` in seconds)."""
-        candidates = self._rules.select(payment)
-        ordering: Ordering = self._strategy.order(payment, candidates)
-        return Decision(candidates.rule, ordering.acquirers, ordering.segment,
-                        ordering.preferred, ordering.explored)
+        return self._order(payment, self._select(payment))
 
     def record(self, decision: Decision, acquirer: str, info: CodeInfo, latency_ms: float,
                now: float) -> None:
@@ -71,16 +63,16 @@ class RoutingEngine:
         technical errors, timeouts) against it; the card's own problems (insufficient
         funds, expired...) say nothing about the acquirer and are ignored.
         """
-        if info.outcome is OutcomeClass.APPROVED:
-            success = self._slow_ms is None or latency_ms <= self._slow_ms
-            self._strategy.record(decision.segment, acquirer, success)
+        if info.outcome is APPROVED:
+            slow = self._slow_ms
+            self._record(decision.segment, acquirer, slow is None or latency_ms <= slow)
         elif info.acquirer_side:
-            self._strategy.record(decision.segment, acquirer, False)
+            self._record(decision.segment, acquirer, False)
 
     def next_acquirer(self, decision: Decision, attempts_made: int, info: CodeInfo,
                       elapsed_ms: float) -> str | None:
         """The acquirer to cascade to after a failed attempt, or None to stop."""
-        if attempts_made >= len(decision.acquirers):
+        if info.outcome is APPROVED or attempts_made >= len(decision.acquirers):
             return None
         if not may_cascade(self._retry, info, attempts_made, elapsed_ms):
             return None

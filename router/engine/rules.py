@@ -45,7 +45,7 @@ class RuleBook:
             return self._default
         if not self._segment.cacheable:
             return self._match(payment)
-        key = self._segment(payment)
+        key = self._segment.key(payment)
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = self._match(payment)

@@ -6,9 +6,8 @@ The first acquirer of the order gets the first attempt; cascades follow the orde
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from operator import attrgetter
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -20,13 +19,17 @@ from scenarios.streams import UniformStream
 Segment = tuple[object, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Ordering:
-    """A strategy's answer: acquirers in attempt order, and why."""
+class Ordering(NamedTuple):
+    """Where one payment goes: acquirers in attempt order, and why.
 
+    ``rule`` is the routing rule that yielded the candidates, ``segment`` the
+    strategy's segment key, ``preferred`` the model's own pick before exploration.
+    """
+
+    rule: str
     acquirers: tuple[str, ...]
     segment: Segment
-    preferred: str  # the model's own pick, before any exploration
+    preferred: str
     explored: bool
 
 
@@ -44,7 +47,7 @@ class Priority:
 
     def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
         acquirers = candidates.acquirers
-        return Ordering(acquirers, _NO_SEGMENT, acquirers[0], False)
+        return Ordering(candidates.rule, acquirers, _NO_SEGMENT, acquirers[0], False)
 
     def record(self, segment: Segment, acquirer: str, success: bool) -> None:
         return None
@@ -72,13 +75,21 @@ class Weighted:
                 break
         chosen = acquirers[pick]
         order = (chosen, *(a for a in acquirers if a != chosen))
-        return Ordering(order, _NO_SEGMENT, chosen, False)
+        return Ordering(candidates.rule, order, _NO_SEGMENT, chosen, False)
 
     def record(self, segment: Segment, acquirer: str, success: bool) -> None:
         return None
 
     def scores(self) -> dict[str, dict[str, float]]:
         return {}
+
+
+def _rank(acquirers: tuple[str, ...], scores: list[float]) -> tuple[str, ...]:
+    """Acquirers by score, best first; ties keep the rule's order (stable)."""
+    if len(acquirers) == 2:
+        return acquirers if scores[0] >= scores[1] else (acquirers[1], acquirers[0])
+    ranked = sorted(range(len(acquirers)), key=scores.__getitem__, reverse=True)
+    return tuple([acquirers[i] for i in ranked])
 
 
 class SuccessWindow:
@@ -127,6 +138,8 @@ class SrWindow:
         else:
             self._segment_of = getter
         self._windows: dict[Segment, dict[str, SuccessWindow]] = {}
+        self._thompson_scores = config.score == "thompson"
+        self._exploration = config.exploration
         self._reset_margin = (
             config.reset_sigma / math.sqrt(config.window) if config.reset_sigma > 0 else None
         )
@@ -139,25 +152,29 @@ class SrWindow:
 
     def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
         segment = self._segment_of(payment)
-        windows = self._segment_windows(segment)
+        windows = self._windows.get(segment)
+        if windows is None:
+            windows = self._windows[segment] = {}
         acquirers = candidates.acquirers
         n = len(acquirers)
-        if self.config.score == "thompson":
+        if n == 1:
+            return Ordering(candidates.rule, acquirers, segment, acquirers[0], False)
+        if self._thompson_scores:
             scores = [self._thompson(windows.get(a)) for a in acquirers]
         else:
-            scores = [w.rate if (w := windows.get(a)) is not None else 1.0 for a in acquirers]
-        if n == 1:
-            return Ordering(acquirers, segment, acquirers[0], False)
-        ranked = sorted(range(n), key=scores.__getitem__, reverse=True)  # stable: ties by rule order
-        order = tuple(acquirers[i] for i in ranked)
+            # equal-size windows: success counts rank like rates; unseen = optimistic
+            full = self.config.window
+            scores = [w.successes if (w := windows.get(a)) is not None else full
+                      for a in acquirers]
+        order = _rank(acquirers, scores)
         preferred = order[0]
         uniforms = self._uniforms
-        if uniforms.next() < self.config.exploration:
+        if uniforms.next() < self._exploration:
             # hedging: every candidate scored equal for this payment
             pick = acquirers[min(int(uniforms.next() * n), n - 1)]
             order = (pick, *(a for a in order if a != pick))
-            return Ordering(order, segment, preferred, True)
-        return Ordering(order, segment, preferred, False)
+            return Ordering(candidates.rule, order, segment, preferred, True)
+        return Ordering(candidates.rule, order, segment, preferred, False)
 
     def _thompson(self, window: SuccessWindow | None) -> float:
         if window is None:
@@ -165,7 +182,9 @@ class SrWindow:
         return float(self._rng.beta(window.successes + 1, window.size - window.successes + 1))
 
     def record(self, segment: Segment, acquirer: str, success: bool) -> None:
-        windows = self._segment_windows(segment)
+        windows = self._windows.get(segment)
+        if windows is None:
+            windows = self._windows[segment] = {}
         window = windows.get(acquirer)
         if window is None:
             window = windows[acquirer] = SuccessWindow(self.config.window)
