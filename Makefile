@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/routelab demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -57,9 +57,12 @@ def latency_quantile(model: LatencyModel, u: float | np.ndarray) -> float | np.n
     if isinstance(model, UniformLatency):
         return model.low_ms + (model.high_ms - model.low_ms) * u
     if isinstance(model, ExponentialLatency):
-        return -model.mean_ms * np.log1p(-np.clip(u, 0.0, 1.0 - _EPS))
+        out: float | np.ndarray = -model.mean_ms * np.log1p(-np.clip(u, 0.0, 1.0 - _EPS))
+        return out
     if isinstance(model, LognormalLatency):
-        return model.median_ms * np.exp(model.sigma * ndtri(np.clip(u, _EPS, 1.0 - _EPS)))
+        z = ndtri(np.clip(u, _EPS, 1.0 - _EPS))
+        out = model.median_ms * np.exp(model.sigma * z)
+        return out
     if isinstance(model, EmpiricalLatency):
         points = sorted(model.percentiles)
         values = [model.percentiles[p] for p in points]

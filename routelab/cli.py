@@ -93,7 +93,8 @@ def validate(scenario: Annotated[str, typer.Argument(help="Scenario file to chec
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the runs.")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option("--out", help="Where to write the runs.")] = Path(
+        "runs/demo"),
     replications: Annotated[int, typer.Option(min=2)] = 5,
 ) -> None:
     """The main job: acquirer_outage.yaml under priority and sr_window, side by side."""

@@ -112,7 +112,7 @@ def validation_problems(exc: ValidationError, data: Any) -> list[tuple[str, str]
 
 
 def format_path(loc: tuple[int | str, ...], data: Any) -> str:
-    """``('acquirers', 1, 'latency', 'lognormal', 'median_ms')`` → ``acquirers[1].latency.median_ms``.
+    """A pydantic location as the path the user wrote, e.g. ``acquirers[1].latency.median_ms``.
 
     Pydantic inserts union tags and type names into the location; they are dropped by
     walking the user's own data alongside, keeping only keys that are really there.

@@ -165,7 +165,8 @@ class PaymentSampler:
             strict=True,
         ):
             country = countries[co]
-            out.append(Payment(a, currencies[c], networks[k], types[ty], country, b, country != home))
+            out.append(
+                Payment(a, currencies[c], networks[k], types[ty], country, b, country != home))
         return out
 
     def next(self) -> Payment:

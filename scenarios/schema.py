@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -72,7 +73,7 @@ class EmpiricalLatency(StrictModel):
         if len(self.percentiles) < 2:
             raise ValueError("give at least two percentiles, e.g. {50: 200, 99: 900}")
         values = [self.percentiles[p] for p in sorted(self.percentiles)]
-        if any(b < a for a, b in zip(values, values[1:], strict=False)):
+        if any(b < a for a, b in pairwise(values)):
             raise ValueError("latency must not decrease as the percentile rises")
         return self
 
@@ -194,7 +195,7 @@ class PiecewiseArrivals(StrictModel):
         starts = [s.start_s for s in self.steps]
         if starts[0] != 0.0:
             raise ValueError("the first step must start at 0")
-        if any(b <= a for a, b in zip(starts, starts[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(starts)):
             raise ValueError("steps must be in increasing start_s order")
         if max(s.rate_per_s for s in self.steps) <= 0.0:
             raise ValueError("at least one step needs a positive rate")

@@ -10,7 +10,7 @@ from numpy batches; nothing is kept per payment once it finishes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from heapq import heappop, heappush
 
 import numpy as np
@@ -90,7 +90,8 @@ class Replication:
         env.run()  # let payments still in flight finish
         return self.tally
 
-    def _source(self):  # type: ignore[no-untyped-def]  # a SimPy process generator
+    def _source(self) -> Generator[Timeout, None, None]:
+        """The arrival process: payments enter at their Poisson arrival times."""
         env = self.env
         scenario = self.scenario
         warmup = scenario.warmup_s

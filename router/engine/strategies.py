@@ -6,6 +6,7 @@ The first acquirer of the order gets the first attempt; cascades follow the orde
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from operator import attrgetter
 from typing import NamedTuple, Protocol
 
@@ -131,6 +132,7 @@ class SrWindow:
         self._rng: np.random.Generator = uniforms.generator
         fields = config.segment_by
         getter = attrgetter(*fields) if fields else None
+        self._segment_of: Callable[[PaymentAttributes], Segment]
         if getter is None:
             self._segment_of = lambda p: _NO_SEGMENT
         elif len(fields) == 1:
@@ -143,12 +145,6 @@ class SrWindow:
         self._reset_margin = (
             config.reset_sigma / math.sqrt(config.window) if config.reset_sigma > 0 else None
         )
-
-    def _segment_windows(self, segment: Segment) -> dict[str, SuccessWindow]:
-        windows = self._windows.get(segment)
-        if windows is None:
-            windows = self._windows[segment] = {}
-        return windows
 
     def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
         segment = self._segment_of(payment)
