@@ -9,18 +9,20 @@ has given up on it, as real ones do, so a timed-out attempt holds its slot to th
 
 from __future__ import annotations
 
-from heapq import heappop, heappush, heapreplace
+from collections import deque
+from heapq import heapreplace
 
 
 class CapacityQueue:
     """FIFO queue in front of ``capacity`` parallel slots."""
 
-    __slots__ = ("_finishes", "_slots", "admitted", "capacity", "total_wait_s")
+    __slots__ = ("_slots", "_starts", "admitted", "capacity", "total_wait_s")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._slots = [0.0] * capacity  # min-heap: when each slot next becomes free
-        self._finishes: list[float] = []  # min-heap: finish times of requests in the system
+        # service start times in admission order: non-decreasing, because FIFO
+        self._starts: deque[float] = deque()
         self.admitted = 0
         self.total_wait_s = 0.0
 
@@ -33,24 +35,26 @@ class CapacityQueue:
         start = free_at if free_at > now else now
         finish = start + service_s
         heapreplace(self._slots, finish)
-        finishes = self._finishes
-        while finishes and finishes[0] <= now:  # amortised: each finish is popped once
-            heappop(finishes)
-        heappush(finishes, finish)
+        if start > now:  # it waits: remember until when, to count the queue on demand
+            starts = self._starts
+            while starts and starts[0] <= now:
+                starts.popleft()
+            starts.append(start)
         self.admitted += 1
         self.total_wait_s += start - now
         return start
 
     def in_system(self, now: float) -> int:
-        """Requests queued or in service at ``now``."""
-        finishes = self._finishes
-        while finishes and finishes[0] <= now:
-            heappop(finishes)
-        return len(finishes)
+        """Requests queued or in service at ``now`` (O(capacity): for probes, not hot paths)."""
+        busy = sum(1 for free_at in self._slots if free_at > now)
+        return busy + self.queued(now)
 
     def queued(self, now: float) -> int:
         """Requests waiting for a slot at ``now``."""
-        return max(0, self.in_system(now) - self.capacity)
+        starts = self._starts
+        while starts and starts[0] <= now:
+            starts.popleft()
+        return len(starts)
 
     @property
     def mean_wait_s(self) -> float:

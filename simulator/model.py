@@ -75,6 +75,7 @@ class Replication:
         self._feedback: list[tuple[float, int, Decision, str, CodeInfo, float]] = []
         self._seq = 0
         self._learns = isinstance(policy.strategy, SrWindowStrategy)
+        self._first_limit_s = self.engine.attempt_timeout_ms(0.0) / 1000.0
 
     # -- the run ------------------------------------------------------------------------
 
@@ -143,7 +144,10 @@ class Replication:
         service_s = outcome.service_ms / 1000.0
         answer_in = self.queues[a].admit(now, service_s) - now + service_s
         engine = self.engine
-        limit_s = engine.attempt_timeout_ms((now - flight.t0) * 1000.0) / 1000.0
+        if flight.attempts == 0:
+            limit_s = self._first_limit_s
+        else:
+            limit_s = engine.attempt_timeout_ms((now - flight.t0) * 1000.0) / 1000.0
         timed_out = answer_in > limit_s
         if timed_out:
             answer_in = limit_s

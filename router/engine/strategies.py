@@ -108,12 +108,17 @@ class SuccessWindow:
     def rate(self) -> float:
         return self.successes / self.size
 
-    def push(self, success: bool) -> None:
+    def push(self, success: bool) -> bool:
+        """Add an outcome, dropping the oldest; True when the success count changed."""
         value = 1 if success else 0
         pos = self.pos
-        self.successes += value - self.buffer[pos]
+        change = value - self.buffer[pos]
         self.buffer[pos] = value
         self.pos = pos + 1 if pos + 1 < self.size else 0
+        if change:
+            self.successes += change
+            return True
+        return False
 
     def rebuild(self, rate: float) -> None:
         """Refill the window so its rate is just above ``rate`` (the 3-sigma reset)."""
@@ -140,6 +145,7 @@ class SrWindow:
         else:
             self._segment_of = getter
         self._windows: dict[Segment, dict[str, SuccessWindow]] = {}
+        self._rankings: dict[Segment, dict[tuple[str, ...], tuple[str, ...]]] = {}
         self._thompson_scores = config.score == "thompson"
         self._exploration = config.exploration
         self._reset_margin = (
@@ -156,13 +162,22 @@ class SrWindow:
         if n == 1:
             return Ordering(candidates.rule, acquirers, segment, acquirers[0], False)
         if self._thompson_scores:
-            scores = [self._thompson(windows.get(a)) for a in acquirers]
+            order = _rank(acquirers, [self._thompson(windows.get(a)) for a in acquirers])
         else:
-            # equal-size windows: success counts rank like rates; unseen = optimistic
-            full = self.config.window
-            scores = [w.successes if (w := windows.get(a)) is not None else full
-                      for a in acquirers]
-        order = _rank(acquirers, scores)
+            # The ranking only changes when a window's success count does (most answers
+            # replace a success with a success), so it is cached until then.
+            rankings = self._rankings.get(segment)
+            if rankings is None:
+                rankings = self._rankings[segment] = {}
+            cached = rankings.get(acquirers)
+            if cached is None:
+                # equal-size windows: success counts rank like rates; unseen = optimistic
+                full = self.config.window
+                cached = rankings[acquirers] = _rank(
+                    acquirers,
+                    [w.successes if (w := windows.get(a)) is not None else full
+                     for a in acquirers])
+            order = cached
         preferred = order[0]
         uniforms = self._uniforms
         if uniforms.next() < self._exploration:
@@ -184,12 +199,15 @@ class SrWindow:
         window = windows.get(acquirer)
         if window is None:
             window = windows[acquirer] = SuccessWindow(self.config.window)
-        window.push(success)
+        changed = window.push(success)
         if not success and self._reset_margin is not None:
-            best = max(w.rate for w in windows.values())
+            best = max(w.successes for w in windows.values()) / window.size
             threshold = best - self._reset_margin * math.sqrt(max(best * (1.0 - best), 0.09))
             if window.rate < threshold:
                 window.rebuild(threshold)
+                changed = True
+        if changed and (rankings := self._rankings.get(segment)):
+            rankings.clear()
 
     def scores(self) -> dict[str, dict[str, float]]:
         return {
