@@ -106,17 +106,31 @@ class LatencyHistogram:
         return hist
 
 
+def _nan_to_none(value: Any) -> Any:
+    """JSON has no NaN: an undefined ratio (no attempts, no approvals) is written as null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_none(v) for v in value]
+    return value
+
+
+Ratio = float | None  # None where the ratio is undefined (nothing to divide by)
+
+
 class Cost(BaseModel):
     total: float
-    per_approved: float
-    bps: float
+    per_approved: Ratio
+    bps: Ratio
 
 
 class LatencySummary(BaseModel):
-    p50: float
-    p95: float
-    p99: float
-    mean: float
+    p50: Ratio
+    p95: Ratio
+    p99: Ratio
+    mean: Ratio
 
 
 class ReplicationFigures(BaseModel):
@@ -125,12 +139,12 @@ class ReplicationFigures(BaseModel):
     seed_index: int
     payments: int
     approved: int
-    auth_rate: float
-    first_attempt_auth_rate: float
-    attempts_per_payment: float
-    cost_per_approved: float
-    cost_bps: float
-    latency_p95_ms: float
+    auth_rate: Ratio
+    first_attempt_auth_rate: Ratio
+    attempts_per_payment: Ratio
+    cost_per_approved: Ratio
+    cost_bps: Ratio
+    latency_p95_ms: Ratio
 
 
 class IncidentWindow(BaseModel):
@@ -154,15 +168,15 @@ class RunSummary(BaseModel):
     warmup_s: float
     payments: int
     approved: int
-    auth_rate: float
-    auth_rate_ci95: tuple[float, float]
+    auth_rate: Ratio
+    auth_rate_ci95: tuple[Ratio, Ratio]
     ci_method: str
-    first_attempt_auth_rate: float
-    first_attempt_auth_rate_ci95: tuple[float, float]
-    attempts_per_payment: float
+    first_attempt_auth_rate: Ratio
+    first_attempt_auth_rate_ci95: tuple[Ratio, Ratio]
+    attempts_per_payment: Ratio
     latency_ms: LatencySummary
-    acquirer_share: dict[str, float]
-    acquirer_auth_rate: dict[str, float]
+    acquirer_share: dict[str, Ratio]
+    acquirer_auth_rate: dict[str, Ratio]
     declines_by_code: dict[str, int]
     declines_by_class: dict[str, int]
     cascade: dict[str, int]
@@ -184,7 +198,8 @@ def write_run(out_dir: Path, summary: RunSummary, timeseries: list[dict[str, Any
     """Write a run directory; returns the path of ``summary.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / SUMMARY
-    path.write_bytes(orjson.dumps(summary.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
+    data = _nan_to_none(summary.model_dump(mode="json"))
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     if timeseries:
         with (out_dir / TIMESERIES).open("w", newline="") as fh:
             out = csv.DictWriter(fh, fieldnames=list(timeseries[0]))

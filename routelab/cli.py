@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from routelab.progress import simulation_progress
 from routelab.tables import comparison_table
@@ -29,7 +30,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    # the message is the user's own text (paths, keys, values): never read it as markup
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -73,7 +75,7 @@ def simulate(
             results.append((run_dir, result.summary))
     console.print(comparison_table([s for _, s in results]))
     for run_dir, _ in results:
-        console.print(f"wrote {run_dir / 'summary.json'}", highlight=False)
+        console.print(f"wrote {run_dir / 'summary.json'}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -88,7 +90,7 @@ def validate(scenario: Annotated[str, typer.Argument(help="Scenario file to chec
     loaded = _load(scenario)
     console.print(
         f"{scenario}: ok: {len(loaded.acquirers)} acquirers, {len(loaded.policies)} policies "
-        f"({', '.join(p.name for p in loaded.policies)})", highlight=False)
+        f"({', '.join(p.name for p in loaded.policies)})", highlight=False, soft_wrap=True)
 
 
 @app.command()

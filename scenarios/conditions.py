@@ -42,7 +42,8 @@ class PaymentAttributes(Protocol):
 class StrictModel(BaseModel):
     """Base for every scenario model: unknown keys are errors, objects are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `duration_s: true` or `rate: "40"` are mistakes, not values to coerce
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class IntRange(StrictModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -99,16 +100,39 @@ def validate_policy(data: Any, scenario: Scenario, source: str = "<policy>") -> 
 
 
 def validation_problems(exc: ValidationError, data: Any) -> list[tuple[str, str]]:
-    """Turn pydantic errors into (field path, problem) pairs a person can act on."""
+    """Turn pydantic errors into (field path, problem) pairs a person can act on.
+
+    A misspelt key shows up twice in pydantic's report (the unknown key, and the field
+    it meant as missing); the two are folded into one "did you mean" problem.
+    """
+    errors = exc.errors(include_url=False)
+    missing: dict[str, list[str]] = {}
+    for error in errors:
+        if error["type"] == "missing":
+            parent, _, name = format_path(error["loc"], data).rpartition(".")
+            missing.setdefault(parent, []).append(name)
     problems: list[tuple[str, str]] = []
-    seen: set[tuple[str, str]] = set()
-    for error in exc.errors(include_url=False):
+    suggested: set[str] = set()
+    for error in errors:
         path = format_path(error["loc"], data)
         problem = _describe(error)
-        if (path, problem) not in seen:
-            seen.add((path, problem))
-            problems.append((path, problem))
-    return problems
+        if error["type"] == "extra_forbidden":
+            parent, _, name = path.rpartition(".")
+            match = get_close_matches(name, missing.get(parent, []), n=1, cutoff=0.6)
+            if match:
+                problem = f"unknown key; did you mean {match[0]!r}?"
+                suggested.add(f"{parent}.{match[0]}" if parent else match[0])
+        elif error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            tag = str(error.get("ctx", {}).get("discriminator", "")).strip("'")
+            path = f"{path}.{tag}" if tag else path
+        problems.append((path, problem))
+    unique: list[tuple[str, str]] = []
+    for path, problem in problems:
+        if path in suggested and problem.startswith("required field"):
+            continue
+        if (path, problem) not in unique:
+            unique.append((path, problem))
+    return unique
 
 
 def format_path(loc: tuple[int | str, ...], data: Any) -> str:
@@ -142,11 +166,10 @@ def _describe(error: Any) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "union_tag_invalid":
-        expected = error.get("ctx", {}).get("expected_tags", "")
-        return f"unknown kind {error.get('input')!r}; expected one of {expected}"
+        ctx = error.get("ctx", {})
+        return f"unknown kind {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags', '')}"
     if kind == "union_tag_not_found":
-        tag = error.get("ctx", {}).get("discriminator", "the kind")
-        return f"missing {tag} (which kind of entry this is)"
+        return "required field is missing (it says which kind of entry this is)"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     return f"{message} (got {error['input']!r})" if _short_input(error) else message

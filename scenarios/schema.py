@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from scenarios.conditions import Condition, StrictModel, StrRange
 
@@ -38,11 +38,13 @@ class UniformLatency(StrictModel):
     low_ms: NonNegative
     high_ms: NonNegative
 
-    @model_validator(mode="after")
-    def _ordered(self) -> UniformLatency:
-        if self.high_ms <= self.low_ms:
-            raise ValueError("high_ms must be above low_ms")
-        return self
+    @field_validator("high_ms")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low_ms")
+        if low is not None and high <= low:
+            raise ValueError(f"must be above low_ms ({low:g})")
+        return high
 
 
 class ExponentialLatency(StrictModel):
@@ -68,14 +70,15 @@ class EmpiricalLatency(StrictModel):
     dist: Literal["empirical"]
     percentiles: dict[Annotated[float, Field(ge=0.0, le=100.0)], NonNegative]
 
-    @model_validator(mode="after")
-    def _monotone(self) -> EmpiricalLatency:
-        if len(self.percentiles) < 2:
+    @field_validator("percentiles")
+    @classmethod
+    def _monotone(cls, percentiles: dict[float, float]) -> dict[float, float]:
+        if len(percentiles) < 2:
             raise ValueError("give at least two percentiles, e.g. {50: 200, 99: 900}")
-        values = [self.percentiles[p] for p in sorted(self.percentiles)]
+        values = [percentiles[p] for p in sorted(percentiles)]
         if any(b < a for a, b in pairwise(values)):
             raise ValueError("latency must not decrease as the percentile rises")
-        return self
+        return percentiles
 
 
 LatencyModel = Annotated[
@@ -140,11 +143,13 @@ class Incident(StrictModel):
     timeout_rate: Probability = 0.0
     latency_factor: Annotated[float, Field(gt=0.0)] = 1.0
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Incident:
-        if self.end_s <= self.start_s:
-            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
-        return self
+    @field_validator("end_s")
+    @classmethod
+    def _ordered(cls, end: float, info: ValidationInfo) -> float:
+        start = info.data.get("start_s")
+        if start is not None and end <= start:
+            raise ValueError(f"must be after start_s ({start:g})")
+        return end
 
     def active(self, t: float) -> bool:
         return self.start_s <= t < self.end_s
@@ -164,11 +169,12 @@ class Acquirer(StrictModel):
     fees: Fees = Fees()
     incidents: list[Incident] = []
 
-    @model_validator(mode="after")
-    def _no_approved_code(self) -> Acquirer:
-        if "00" in self.decline_codes:
-            raise ValueError("decline_codes must not contain '00' (approved)")
-        return self
+    @field_validator("decline_codes")
+    @classmethod
+    def _no_approved_code(cls, codes: dict[str, float]) -> dict[str, float]:
+        if "00" in codes:
+            raise ValueError("must not contain '00' (approved): list decline codes only")
+        return codes
 
 
 # --- traffic ---------------------------------------------------------------------------
@@ -190,16 +196,17 @@ class PiecewiseArrivals(StrictModel):
     profile: Literal["piecewise"]
     steps: Annotated[list[Step], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _ordered(self) -> PiecewiseArrivals:
-        starts = [s.start_s for s in self.steps]
+    @field_validator("steps")
+    @classmethod
+    def _ordered(cls, steps: list[Step]) -> list[Step]:
+        starts = [s.start_s for s in steps]
         if starts[0] != 0.0:
             raise ValueError("the first step must start at 0")
         if any(b <= a for a, b in pairwise(starts)):
             raise ValueError("steps must be in increasing start_s order")
-        if max(s.rate_per_s for s in self.steps) <= 0.0:
+        if max(s.rate_per_s for s in steps) <= 0.0:
             raise ValueError("at least one step needs a positive rate")
-        return self
+        return steps
 
 
 class RampArrivals(StrictModel):
@@ -223,11 +230,13 @@ class SpikeArrivals(StrictModel):
     start_s: NonNegative
     end_s: Positive
 
-    @model_validator(mode="after")
-    def _ordered(self) -> SpikeArrivals:
-        if self.end_s <= self.start_s:
-            raise ValueError("end_s must be after start_s")
-        return self
+    @field_validator("end_s")
+    @classmethod
+    def _ordered(cls, end: float, info: ValidationInfo) -> float:
+        start = info.data.get("start_s")
+        if start is not None and end <= start:
+            raise ValueError(f"must be after start_s ({start:g})")
+        return end
 
 
 class DiurnalArrivals(StrictModel):
@@ -258,11 +267,13 @@ class UniformAmount(StrictModel):
     min: Annotated[int, Field(gt=0)]
     max: Annotated[int, Field(gt=0)]
 
-    @model_validator(mode="after")
-    def _ordered(self) -> UniformAmount:
-        if self.max <= self.min:
-            raise ValueError("max must be above min")
-        return self
+    @field_validator("max")
+    @classmethod
+    def _ordered(cls, high: int, info: ValidationInfo) -> int:
+        low = info.data.get("min")
+        if low is not None and high <= low:
+            raise ValueError(f"must be above min ({low})")
+        return high
 
 
 class FixedAmount(StrictModel):
@@ -296,13 +307,12 @@ class PaymentMix(StrictModel):
     amount: AmountModel
     bins: dict[str, list[StrRange]] = {}
 
-    @model_validator(mode="after")
-    def _weights_positive(self) -> PaymentMix:
-        for field in ("networks", "card_types", "issuer_countries", "currencies"):
-            weights: Weights = getattr(self, field)
-            if not weights or sum(weights.values()) <= 0.0:
-                raise ValueError(f"{field} needs at least one positive weight")
-        return self
+    @field_validator("networks", "card_types", "issuer_countries", "currencies")
+    @classmethod
+    def _weights_positive(cls, weights: Weights) -> Weights:
+        if not weights or sum(weights.values()) <= 0.0:
+            raise ValueError("needs at least one positive weight")
+        return weights
 
     def bin_ranges(self, network: str) -> list[StrRange]:
         ranges = self.bins.get(network) or DEFAULT_BINS.get(network)
@@ -322,13 +332,14 @@ class IssuerDeclines(StrictModel):
     base: dict[ResponseCode, Probability] = {"51": 0.04, "05": 0.01, "54": 0.004, "41": 0.001}
     effects: list[IssuerDeclineEffect] = []
 
-    @model_validator(mode="after")
-    def _valid(self) -> IssuerDeclines:
-        if "00" in self.base:
-            raise ValueError("base must not contain '00' (approved)")
-        if sum(self.base.values()) > 1.0:
-            raise ValueError("issuer decline probabilities sum to more than 1")
-        return self
+    @field_validator("base")
+    @classmethod
+    def _valid(cls, base: dict[str, float]) -> dict[str, float]:
+        if "00" in base:
+            raise ValueError("must not contain '00' (approved): list decline codes only")
+        if sum(base.values()) > 1.0:
+            raise ValueError(f"decline probabilities sum to {sum(base.values()):g}, above 1")
+        return base
 
 
 class Traffic(StrictModel):

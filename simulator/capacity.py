@@ -16,10 +16,11 @@ from heapq import heapreplace
 class CapacityQueue:
     """FIFO queue in front of ``capacity`` parallel slots."""
 
-    __slots__ = ("_slots", "_starts", "admitted", "capacity", "total_wait_s")
+    __slots__ = ("_slots", "_starts", "admitted", "capacity", "count_from", "total_wait_s")
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, count_from: float = 0.0) -> None:
         self.capacity = capacity
+        self.count_from = count_from  # waits are counted from here on (the end of warm-up)
         self._slots = [0.0] * capacity  # min-heap: when each slot next becomes free
         # service start times in admission order: non-decreasing, because FIFO
         self._starts: deque[float] = deque()
@@ -40,8 +41,9 @@ class CapacityQueue:
             while starts and starts[0] <= now:
                 starts.popleft()
             starts.append(start)
-        self.admitted += 1
-        self.total_wait_s += start - now
+        if now >= self.count_from:
+            self.admitted += 1
+            self.total_wait_s += start - now
         return start
 
     def in_system(self, now: float) -> int:
@@ -58,4 +60,5 @@ class CapacityQueue:
 
     @property
     def mean_wait_s(self) -> float:
+        """Mean wait for a slot of requests admitted since ``count_from``."""
         return self.total_wait_s / self.admitted if self.admitted else 0.0

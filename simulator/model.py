@@ -62,7 +62,7 @@ class Replication:
         self.streams = RunStreams.spawn(seed, len(names))
         self.index = {name: i for i, name in enumerate(names)}
         self.behaviours = [AcquirerBehaviour(a) for a in scenario.acquirers]
-        self.queues = [CapacityQueue(a.capacity) for a in scenario.acquirers]
+        self.queues = [CapacityQueue(a.capacity, scenario.warmup_s) for a in scenario.acquirers]
         self.issuer = IssuerModel(scenario.traffic.issuer_declines)
         self.sampler = PaymentSampler(scenario.traffic, scenario.merchant.country,
                                       self.streams.payments)

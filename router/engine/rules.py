@@ -10,9 +10,13 @@ from scenarios.schema import RoutingPolicy, WeightedStrategy
 DEFAULT_RULE = "default"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Candidates:
-    """The acquirers a matched rule allows, in the rule's order, with volume weights."""
+    """The acquirers a matched rule allows, in the rule's order, with volume weights.
+
+    One object per rule, made once by the rule book, so it hashes by identity: cheap
+    as a cache key on the per-payment path.
+    """
 
     rule: str
     acquirers: tuple[str, ...]

@@ -46,9 +46,16 @@ _NO_SEGMENT: Segment = ()
 class Priority:
     """Candidates in the rule's order."""
 
+    def __init__(self) -> None:
+        self._orderings: dict[Candidates, Ordering] = {}
+
     def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
-        acquirers = candidates.acquirers
-        return Ordering(candidates.rule, acquirers, _NO_SEGMENT, acquirers[0], False)
+        found = self._orderings.get(candidates)
+        if found is None:
+            acquirers = candidates.acquirers
+            found = self._orderings[candidates] = Ordering(
+                candidates.rule, acquirers, _NO_SEGMENT, acquirers[0], False)
+        return found
 
     def record(self, segment: Segment, acquirer: str, success: bool) -> None:
         return None
@@ -121,9 +128,17 @@ class SuccessWindow:
         return False
 
     def rebuild(self, rate: float) -> None:
-        """Refill the window so its rate is just above ``rate`` (the 3-sigma reset)."""
-        successes = min(self.size, math.floor(rate * self.size) + 1)
-        self.buffer[:] = b"\x01" * successes + b"\x00" * (self.size - successes)
+        """Refill the window so its rate is just above ``rate`` (the 3-sigma reset).
+
+        The synthetic successes are spread evenly through the window: new outcomes then
+        replace a mix of them, so an acquirer that has recovered climbs back at the pace
+        of its real success rate instead of being pushed under the threshold again.
+        """
+        size = self.size
+        successes = min(size, math.floor(rate * size) + 1)
+        self.buffer[:] = bytes(
+            1 if ((i + 1) * successes) // size > (i * successes) // size else 0
+            for i in range(size))
         self.successes = successes
         self.pos = 0
 
@@ -145,7 +160,7 @@ class SrWindow:
         else:
             self._segment_of = getter
         self._windows: dict[Segment, dict[str, SuccessWindow]] = {}
-        self._rankings: dict[Segment, dict[tuple[str, ...], tuple[str, ...]]] = {}
+        self._rankings: dict[Segment, dict[Candidates, Ordering]] = {}
         self._thompson_scores = config.score == "thompson"
         self._exploration = config.exploration
         self._reset_margin = (
@@ -161,35 +176,36 @@ class SrWindow:
         n = len(acquirers)
         if n == 1:
             return Ordering(candidates.rule, acquirers, segment, acquirers[0], False)
+        uniforms = self._uniforms
+        explore = uniforms.next() < self._exploration
         if self._thompson_scores:
             order = _rank(acquirers, [self._thompson(windows.get(a)) for a in acquirers])
+            ordering = Ordering(candidates.rule, order, segment, order[0], False)
         else:
             # The ranking only changes when a window's success count does (most answers
             # replace a success with a success), so it is cached until then.
             rankings = self._rankings.get(segment)
             if rankings is None:
                 rankings = self._rankings[segment] = {}
-            cached = rankings.get(acquirers)
+            cached = rankings.get(candidates)
             if cached is None:
                 # equal-size windows: success counts rank like rates; unseen = optimistic
                 full = self.config.window
-                cached = rankings[acquirers] = _rank(
-                    acquirers,
-                    [w.successes if (w := windows.get(a)) is not None else full
-                     for a in acquirers])
-            order = cached
-        preferred = order[0]
-        uniforms = self._uniforms
-        if uniforms.next() < self._exploration:
+                order = _rank(acquirers, [w.successes if (w := windows.get(a)) is not None
+                                          else full for a in acquirers])
+                cached = rankings[candidates] = Ordering(
+                    candidates.rule, order, segment, order[0], False)
+            ordering = cached
+        if explore:
             # hedging: every candidate scored equal for this payment
             pick = acquirers[min(int(uniforms.next() * n), n - 1)]
-            order = (pick, *(a for a in order if a != pick))
-            return Ordering(candidates.rule, order, segment, preferred, True)
-        return Ordering(candidates.rule, order, segment, preferred, False)
+            order = (pick, *(a for a in ordering.acquirers if a != pick))
+            return Ordering(candidates.rule, order, segment, ordering.preferred, True)
+        return ordering
 
     def _thompson(self, window: SuccessWindow | None) -> float:
-        if window is None:
-            return float(self._rng.beta(2.0, 1.0))
+        if window is None:  # untried: a full window of successes, as the window score has it
+            return float(self._rng.beta(self.config.window + 1, 1.0))
         return float(self._rng.beta(window.successes + 1, window.size - window.successes + 1))
 
     def record(self, segment: Segment, acquirer: str, success: bool) -> None:

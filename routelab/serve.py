@@ -1,0 +1,84 @@
+"""``routelab serve``: the live stack (mock acquirers + router) on loopback until Ctrl-C.
+
+Thin by design: the process orchestration lives in :mod:`router.stack`, which the
+load-test harness uses too.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from router.stack import Stack, StackError, start_stack
+from scenarios.loader import ScenarioError, load_scenario
+
+EXIT_BAD_INPUT = 2
+EXIT_CHILD_DIED = 1
+
+
+class _TerminatedError(Exception):
+    """SIGTERM arrived: stop the stack as for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _TerminatedError
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return typer.Exit(code)
+
+
+def serve_command(
+    scenario: Annotated[str, typer.Argument(help="Scenario file, or a bundled name (baseline).")],
+    router_port: Annotated[int, typer.Option(help="Router port on 127.0.0.1.")] = 8080,
+    acquirer_port: Annotated[int, typer.Option(help="Mock acquirers' port on 127.0.0.1.")] = 9100,
+    policy: Annotated[str | None, typer.Option(help="Routing policy (default: the first).")
+                      ] = None,
+    time_scale: Annotated[float, typer.Option(
+        help="Scenario seconds per wall second for the mocks' incidents.")] = 1.0,
+) -> None:
+    """Serve the mock acquirers and the router for a scenario until Ctrl-C or SIGTERM."""
+    try:
+        loaded = load_scenario(scenario)
+        loaded.policy(policy)
+    except ScenarioError as exc:
+        raise _fail(str(exc), EXIT_BAD_INPUT) from None
+    except KeyError as exc:
+        raise _fail(f"{scenario}: {exc.args[0]}", EXIT_BAD_INPUT) from None
+    if not time_scale > 0.0:
+        raise _fail("--time-scale must be positive", EXIT_BAD_INPUT)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    stack: Stack | None = None
+    try:
+        stack = start_stack(scenario, router_port=router_port, acquirer_port=acquirer_port,
+                            policy=policy, time_scale=time_scale)
+        _say(f"scenario   {loaded.name} (policy {loaded.policy(policy).name})")
+        _say(f"router     {stack.router_url}   POST /v1/payments, GET /metrics")
+        _say(f"acquirers  {stack.acquirers_url}   "
+             + ", ".join(f"/{a.name} ({a.dialect})" for a in loaded.acquirers))
+        _say(f"admin token {stack.admin_token}   (Authorization: Bearer <token>)")
+        _say("Ctrl-C to stop.")
+        gone = stack.wait()
+        code = gone.process.returncode
+        print(f"error: {gone.name} exited unexpectedly (code {code}); stopping the stack",
+              file=sys.stderr, flush=True)
+        stack.stop()
+        raise typer.Exit(EXIT_CHILD_DIED)
+    except StackError as exc:
+        raise _fail(str(exc), EXIT_CHILD_DIED) from None
+    except (KeyboardInterrupt, _TerminatedError):
+        if stack is not None:
+            _say("stopping: router first (draining payments in flight), then the acquirers")
+            stack.stop()
+            _say("stopped")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
