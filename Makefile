@@ -10,8 +10,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall whenever pyproject.toml changes.
-$(STAMP): pyproject.toml | $(BIN)/python
+# Modules compiled with mypyc (listed in setup.py): a change to one means a rebuild.
+COMPILED := $(shell sed -n 's/^    "\(.*\.py\)",$$/\1/p' setup.py)
+
+# Reinstall (and recompile) whenever the packaging or a compiled module changes.
+$(STAMP): pyproject.toml setup.py $(COMPILED) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -32,4 +35,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulator.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name '*.so' -not -path './$(VENV)/*' -delete

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from functools import partial
 from typing import NamedTuple, overload
 
 import numpy as np
@@ -103,6 +104,10 @@ class AttemptOutcome(NamedTuple):
     @property
     def approved(self) -> bool:
         return self.code == APPROVED
+
+
+# tuple.__new__ builds the named tuple in C: this runs for every simulated attempt
+_new_outcome = partial(tuple.__new__, AttemptOutcome)
 
 
 class Conditions(NamedTuple):
@@ -206,7 +211,7 @@ class AcquirerBehaviour:
             error_rate, timeout_rate, factor = acq.technical_error_rate, acq.timeout_rate, 1.0
         service_ms = base_latency_ms * factor
         if u_fault < error_rate:
-            return AttemptOutcome(self.acquirer.technical_error_code, service_ms, False, True)
+            return _new_outcome((self.acquirer.technical_error_code, service_ms, False, True))
         hung = u_fault < error_rate + timeout_rate
         if hung:
             service_ms = self.acquirer.hang_ms
@@ -219,7 +224,7 @@ class AcquirerBehaviour:
             v = (u_approve - approval) / (1.0 - approval) if approval < 1.0 else 0.0
             code = self._decline_codes[
                 min(bisect_right(self._decline_cdf, v), len(self._decline_codes) - 1)]
-        return AttemptOutcome(code, service_ms, hung, False)
+        return _new_outcome((code, service_ms, hung, False))
 
     def fee(self, payment: PaymentAttributes, approved: bool) -> float:
         """Fee in minor units for one attempt: per-attempt part, plus the rest if approved."""

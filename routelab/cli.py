@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from routelab.progress import simulation_progress
+from routelab.serve import serve_command
 from routelab.tables import comparison_table
 from scenarios.loader import ScenarioError, load_scenario
 from scenarios.schema import Scenario
@@ -76,6 +77,9 @@ def simulate(
     console.print(comparison_table([s for _, s in results]))
     for run_dir, _ in results:
         console.print(f"wrote {run_dir / 'summary.json'}", highlight=False, soft_wrap=True)
+
+
+app.command("serve")(serve_command)
 
 
 @app.command()

@@ -151,14 +151,14 @@ class SrWindow:
         self._uniforms = uniforms
         self._rng: np.random.Generator = uniforms.generator
         fields = config.segment_by
-        getter = attrgetter(*fields) if fields else None
         self._segment_of: Callable[[PaymentAttributes], Segment]
-        if getter is None:
+        if not fields:
             self._segment_of = lambda p: _NO_SEGMENT
         elif len(fields) == 1:
-            self._segment_of = lambda p: (getter(p),)
+            field = attrgetter(fields[0])  # one field: wrap its value in a 1-tuple
+            self._segment_of = lambda p: (field(p),)
         else:
-            self._segment_of = getter
+            self._segment_of = attrgetter(fields[0], fields[1], *fields[2:])
         self._windows: dict[Segment, dict[str, SuccessWindow]] = {}
         self._rankings: dict[Segment, dict[Candidates, Ordering]] = {}
         self._thompson_scores = config.score == "thompson"

@@ -1,0 +1,166 @@
+"""The payment API's request: parsing, validation and readable problems, never a card number.
+
+Only the BIN (first 6-8 digits) and last four digits travel with a payment, which keeps
+the router out of card-data scope. Unknown fields are rejected, so a full card number
+sent by mistake is refused, and error messages never echo what was sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from hashlib import blake2b
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+
+MAX_AMOUNT = 10**12  # minor units; far above any card authorisation
+MAX_KEY_LENGTH = 255
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+_DIGIT_RUN = re.compile(r"\d{13,19}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Card(_Strict):
+    """What the router may know of a card: BIN, last four digits and routable attributes."""
+
+    bin: Annotated[str, Field(pattern=r"^[0-9]{6,8}$")]
+    last4: Annotated[str, Field(pattern=r"^[0-9]{4}$")]
+    network: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
+    issuer_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class PaymentRequest(_Strict):
+    """``POST /v1/payments`` body, validated; unknown fields are errors."""
+
+    amount: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    card: Card
+    merchant_reference: Annotated[str, Field(max_length=64)] = ""
+
+    def fingerprint(self) -> bytes:
+        """A 16-byte digest of the request: what the idempotency store keeps and compares.
+
+        Keeping the parsed model instead would cost ~1 KB per key for a day's worth of
+        keys; a collision between two different requests is a 2^-128 event.
+        """
+        card = self.card
+        return blake2b(orjson.dumps((self.amount, self.currency, card.bin, card.last4,
+                                     card.network, card.type, card.issuer_country,
+                                     self.merchant_reference)), digest_size=16).digest()
+
+    @field_validator("merchant_reference")
+    @classmethod
+    def _no_card_number(cls, value: str) -> str:
+        # a reference is free text: make sure nobody smuggles a card number through it
+        if any(luhn_valid(run) for run in _DIGIT_RUN.findall(value)):
+            raise ValueError("looks like a full card number; card numbers are never accepted")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class CardPayment:
+    """A payment on its way through the router; matches the engine's PaymentAttributes."""
+
+    payment_id: str
+    amount: int
+    currency: str
+    network: str
+    card_type: str
+    issuer_country: str
+    bin: str
+    last4: str
+    cross_border: bool
+    merchant_country: str
+    merchant_reference: str
+
+    @classmethod
+    def from_request(cls, request: PaymentRequest, payment_id: str,
+                     merchant_country: str) -> CardPayment:
+        card = request.card
+        return cls(payment_id, request.amount, request.currency, card.network, card.type,
+                   card.issuer_country, card.bin, card.last4,
+                   card.issuer_country != merchant_country, merchant_country,
+                   request.merchant_reference or payment_id)
+
+
+class RequestError(Exception):
+    """A request the router refuses; ``body()`` is the JSON error to send back."""
+
+    def __init__(self, status: int, error: str, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {p}" for f, p in problems))
+        self.status = status
+        self.error = error
+        self.problems = problems
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.error,
+                "problems": [{"field": f, "problem": p} for f, p in self.problems]}
+
+
+def parse_payment(body: bytes) -> PaymentRequest:
+    """Validate a request body; raises :class:`RequestError` naming every bad field."""
+    try:
+        return PaymentRequest.model_validate_json(body)
+    except ValidationError as exc:
+        problems = [_problem(error) for error in exc.errors(include_url=False, include_input=False)]
+        if any(field == "body" for field, _ in problems):
+            raise RequestError(400, "invalid_json", problems) from None
+        raise RequestError(422, "invalid_request", problems) from None
+
+
+def check_idempotency_key(key: str | None) -> str:
+    """The Idempotency-Key header, required: 1-255 visible ASCII characters."""
+    if key is None:
+        raise RequestError(400, "missing_idempotency_key", [
+            ("Idempotency-Key", "header is required (a unique key per payment, reused on retry)")])
+    if not _KEY_PATTERN.match(key):
+        raise RequestError(400, "invalid_idempotency_key", [
+            ("Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} visible ASCII characters")])
+    return key
+
+
+def _problem(error: Any) -> tuple[str, str]:
+    loc = [str(part) for part in error["loc"]]
+    kind = error["type"]
+    if kind == "json_invalid":
+        return "body", "not valid JSON"
+    if kind == "model_type" and not loc:
+        return "body", "must be a JSON object"
+    field = ".".join(loc) or "body"
+    if kind == "extra_forbidden":
+        if field.startswith("card."):
+            return field, ("unknown card field: the router accepts only bin, last4, network, "
+                           "type and issuer_country, never a full card number")
+        return field, "unknown field"
+    if kind == "missing":
+        return field, "required field is missing"
+    if kind == "string_pattern_mismatch":
+        return field, _PATTERN_HINTS.get(field, "has the wrong format")
+    return field, str(error["msg"]).removeprefix("Value error, ")
+
+
+_PATTERN_HINTS = {
+    "currency": "must be an ISO 4217 code in capitals, e.g. EUR",
+    "card.bin": "must be the first 6 to 8 digits of the card (never the full number)",
+    "card.last4": "must be the last 4 digits of the card",
+    "card.network": "must be a lower-case network name, e.g. visa",
+    "card.type": "must be a lower-case card type, e.g. credit or debit",
+    "card.issuer_country": "must be an ISO 3166 alpha-2 code in capitals, e.g. DE",
+}
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when ``digits`` passes the Luhn check every card number carries."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0

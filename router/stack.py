@@ -1,0 +1,190 @@
+"""The live stack as processes: mock acquirers and the router, started and stopped in order.
+
+``routelab serve`` and the load-test harness both use :func:`start_stack`. Children run
+in sessions of their own, so a Ctrl-C in the terminal reaches only the parent, which
+then stops them in the safe order: the router first (uvicorn's graceful shutdown lets
+payments in flight finish, and those still need their acquirers), then the mocks.
+Everything binds to loopback unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+LOOPBACK = "127.0.0.1"
+# the admin token travels in the environment: command lines are visible to `ps`
+TOKEN_ENV = "ROUTELAB_ADMIN_TOKEN"
+
+
+class StackError(RuntimeError):
+    """A service of the stack failed to start (the message says which and why)."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """One child process of the stack."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path | None
+    log_file: IO[bytes] | None = field(default=None, repr=False)
+
+    def log_tail(self, lines: int = 20) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self, timeout_s: float) -> int:
+        """SIGTERM, wait up to ``timeout_s`` for a graceful exit, else SIGKILL."""
+        process = self.process
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.log_file is not None:
+            self.log_file.close()
+            self.log_file = None
+        return int(process.returncode)
+
+
+@dataclass
+class Stack:
+    """A running stack; stop it with :meth:`stop` or by leaving the ``with`` block."""
+
+    admin_token: str
+    acquirers: Service
+    router: Service | None = None
+
+    @property
+    def router_url(self) -> str:
+        assert self.router is not None, "the router has not started"
+        return self.router.url
+
+    @property
+    def acquirers_url(self) -> str:
+        return self.acquirers.url
+
+    @property
+    def services(self) -> list[Service]:
+        return [s for s in (self.router, self.acquirers) if s is not None]
+
+    def dead(self) -> Service | None:
+        """A child that has exited, if any."""
+        return next((s for s in self.services if s.process.poll() is not None), None)
+
+    def wait(self, poll_s: float = 0.2) -> Service:
+        """Block until a child exits (signals interrupt the wait); returns that child."""
+        while (gone := self.dead()) is None:
+            time.sleep(poll_s)
+        return gone
+
+    def stop(self, timeout_s: float = 30.0) -> dict[str, int]:
+        """Stop the router (draining payments in flight), then the acquirers."""
+        codes: dict[str, int] = {}
+        try:
+            for service in self.services:
+                codes[service.name] = service.stop(timeout_s)
+        except KeyboardInterrupt:
+            for service in self.services:  # a second Ctrl-C: no more patience
+                if service.process.poll() is None:
+                    service.process.kill()
+            raise
+        return codes
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str], url: str,
+           log_dir: Path | None) -> Service:
+    log_path = log_file = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"{name}.log"
+        log_file = log_path.open("wb")
+    process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                               stderr=subprocess.STDOUT if log_file else None,
+                               start_new_session=True)
+    return Service(name, url, process, log_path, log_file)
+
+
+def wait_healthy(service: Service, timeout_s: float) -> None:
+    """Poll ``{url}/healthz`` until it answers 200; raise if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        code = service.process.poll()
+        if code is not None:
+            tail = service.log_tail()
+            raise StackError(f"{service.name} exited with code {code} while starting"
+                             + (f":\n{tail}" if tail else ""))
+        with (contextlib.suppress(urllib.error.URLError, OSError),
+              urllib.request.urlopen(service.url + "/healthz", timeout=1.0) as response):
+            if response.status == 200:
+                return
+        if time.monotonic() >= deadline:
+            raise StackError(f"{service.name} did not answer {service.url}/healthz within "
+                             f"{timeout_s:g} s")
+        time.sleep(0.05)
+
+
+def start_stack(scenario: str | Path, *, router_port: int = 0, acquirer_port: int = 0,
+                policy: str | None = None, time_scale: float = 1.0, host: str = LOOPBACK,
+                admin_token: str | None = None, log_dir: Path | None = None,
+                router_args: Sequence[str] = (), startup_timeout_s: float = 30.0) -> Stack:
+    """Start the mock acquirers, then the router, each as a process, and wait until healthy.
+
+    Port 0 picks a free port. The admin token (generated unless given) is shared by
+    both services and passed through the environment, not the command line.
+    """
+    token = admin_token or secrets.token_urlsafe(24)
+    env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
+    acquirer_port = acquirer_port or free_port(host)
+    acquirers_url = f"http://{host}:{acquirer_port}"
+    acquirers = _spawn("acquirers", [
+        sys.executable, "-m", "mock_acquirers", "--scenario", str(scenario), "--host", host,
+        "--port", str(acquirer_port), "--time-scale", repr(time_scale)], env, acquirers_url,
+        log_dir)
+    stack = Stack(token, acquirers)
+    try:
+        wait_healthy(acquirers, startup_timeout_s)
+        router_port = router_port or free_port(host)
+        args = [sys.executable, "-m", "router", "--scenario", str(scenario), "--host", host,
+                "--port", str(router_port), "--acquirers-url", acquirers_url, *router_args]
+        if policy is not None:
+            args += ["--policy", policy]
+        stack.router = _spawn("router", args, env, f"http://{host}:{router_port}", log_dir)
+        wait_healthy(stack.router, startup_timeout_s)
+    except BaseException:
+        stack.stop(timeout_s=5.0)
+        raise
+    return stack
