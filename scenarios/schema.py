@@ -435,6 +435,24 @@ class RoutingPolicy(StrictModel):
     retry: RetryPolicy = RetryPolicy()
 
 
+# --- service level objectives ----------------------------------------------------------
+
+
+class Slo(StrictModel):
+    """Gates a live load test must pass; each is optional.
+
+    ``p99_ms``: end-to-end p99 latency ceiling (corrected for coordinated omission);
+    ``auth_rate_min``: lowest acceptable authorisation rate; ``error_rate_max``: highest
+    acceptable share of technical failures (5xx, timeouts, connection errors);
+    ``achieved_ratio_min``: lowest acceptable achieved / offered payment rate.
+    """
+
+    p99_ms: Positive | None = None
+    auth_rate_min: Probability | None = None
+    error_rate_max: Probability | None = None
+    achieved_ratio_min: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+
+
 # --- scenario --------------------------------------------------------------------------
 
 
@@ -451,6 +469,7 @@ class Scenario(StrictModel):
     acquirers: Annotated[list[Acquirer], Field(min_length=1)]
     traffic: Traffic
     policies: Annotated[list[RoutingPolicy], Field(min_length=1)]
+    slo: Slo = Slo()
 
     @property
     def acquirer_names(self) -> list[str]:
