@@ -197,13 +197,17 @@ class MockAcquirer:
     def reverse(self, attempt: Attempt | None) -> bool:
         """Void an approval (idempotent); True when the attempt is, or will be, voided.
 
-        A reversal can overtake a pending attempt (the router timed out): the acquirer
-        knows its own decision, so it voids the approval the moment it is booked.
+        A reversal can overtake a pending attempt (the router timed out). As real
+        acquirers accept a cancel of an authorisation still in flight, the answer is
+        True whatever the attempt's outcome will be, and an approval is voided the
+        moment it is booked; so the router may safely cascade, as the simulator does.
         """
-        if attempt is None or attempt.code != APPROVED:
+        if attempt is None:
             return False
         if attempt.reversed or attempt.void_requested:
             return True
+        if attempt.completed and attempt.code != APPROVED:
+            return False  # a finished decline: nothing to void
         attempt.void_requested = True
         if attempt.completed and attempt.ledger_entry is not None:
             self._void(attempt)
