@@ -42,8 +42,9 @@ def issuer_uniform(bin_: str, last4: str, amount: int, currency: str, reference:
     A hash of the card and the order rather than a draw: the issuer must give the same
     answer whichever acquirer (and whichever mock process) the router sends it to.
     """
-    digest = blake2b(f"{bin_}|{last4}|{amount}|{currency}|{reference}".encode(),
-                     digest_size=8).digest()
+    digest = blake2b(
+        f"{bin_}|{last4}|{amount}|{currency}|{reference}".encode(), digest_size=8
+    ).digest()
     return int.from_bytes(digest, "big") / _TWO_64
 
 
@@ -56,8 +57,14 @@ def auth_code(sequence: int, salt: int) -> str:
 class MockAcquirer:
     """One scenario acquirer behind the mock service."""
 
-    def __init__(self, acquirer: Acquirer, index: int, issuer: IssuerModel,
-                 rng: np.random.Generator, encode: AnswerEncoder) -> None:
+    def __init__(
+        self,
+        acquirer: Acquirer,
+        index: int,
+        issuer: IssuerModel,
+        rng: np.random.Generator,
+        encode: AnswerEncoder,
+    ) -> None:
         self.acquirer = acquirer
         self.name = acquirer.name
         self.dialect = acquirer.dialect
@@ -95,8 +102,9 @@ class MockAcquirer:
 
     # -- authorisation ----------------------------------------------------------------------
 
-    def authorise(self, request: AuthorisationRequest, t: float,
-                  force_approve: bool = False) -> tuple[Attempt, bool]:
+    def authorise(
+        self, request: AuthorisationRequest, t: float, force_approve: bool = False
+    ) -> tuple[Attempt, bool]:
         """Decide the attempt for ``request`` at scenario time ``t`` (or find it).
 
         Returns the attempt and whether it replays an existing key. A new attempt must
@@ -110,8 +118,12 @@ class MockAcquirer:
             counters.idempotent_replays += 1
             return existing, True
         payment = request.payment
-        issuer_code = self.issuer.decline_code(payment, issuer_uniform(
-            payment.bin, request.last4, payment.amount, payment.currency, request.reference))
+        issuer_code = self.issuer.decline_code(
+            payment,
+            issuer_uniform(
+                payment.bin, request.last4, payment.amount, payment.currency, request.reference
+            ),
+        )
         stream = self._stream
         u_fault, u_approve, u_latency = stream.next(), stream.next(), stream.next()
         base_ms = latency_quantile(self.acquirer.latency, u_latency)
@@ -131,8 +143,9 @@ class MockAcquirer:
         reference = f"{self._reference_prefix}{sequence % 10**12:012d}"
         approval = auth_code(sequence, self._salt) if code == APPROVED else ""
         body = self._encode(request, code, reference, f"{sequence % 1_000_000:06d}", approval)
-        attempt = Attempt(request, t, code, body, reference, service_ms=outcome.service_ms,
-                          epoch=self.epoch)
+        attempt = Attempt(
+            request, t, code, body, reference, service_ms=outcome.service_ms, epoch=self.epoch
+        )
         self.store.add(attempt)
         return attempt, False
 
@@ -181,9 +194,16 @@ class MockAcquirer:
         if attempt.code == APPROVED and attempt.epoch == self.epoch and request is not None:
             # (an attempt from before a reset is not booked into the fresh ledger)
             payment = request.payment
-            entry = LedgerEntry(attempt.key, attempt.reference, payment.amount,
-                                payment.currency, payment.bin, request.last4,
-                                attempt.acquirer_reference, attempt.t)
+            entry = LedgerEntry(
+                attempt.key,
+                attempt.reference,
+                payment.amount,
+                payment.currency,
+                payment.bin,
+                request.last4,
+                attempt.acquirer_reference,
+                attempt.t,
+            )
             attempt.ledger_entry = entry
             self.ledger.append(entry)
             if attempt.void_requested:
@@ -221,8 +241,11 @@ class MockAcquirer:
 
     def counts(self) -> dict[str, Any]:
         """The counters, with the live gauges: attempts in service and queued."""
-        return {**self.counters.as_dict(), "in_flight": self.slots.busy,
-                "queued": self.slots.queued}
+        return {
+            **self.counters.as_dict(),
+            "in_flight": self.slots.busy,
+            "queued": self.slots.queued,
+        }
 
     def find(self, key: str) -> Attempt | None:
         return self.store.get(key)

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from mock_acquirers.acquirer import MockAcquirer
     from mock_acquirers.app import MockAcquirerService
 
-INCIDENT_FIELDS = frozenset({"name", "approval_delta", "error_rate", "timeout_rate",
-                             "latency_factor", "duration_s", "when"})
+INCIDENT_FIELDS = frozenset(
+    {"name", "approval_delta", "error_rate", "timeout_rate", "latency_factor", "duration_s", "when"}
+)
 FAULT_FIELDS = frozenset({"kind", "rate", "duration_s", "delay_ms"})
 
 
@@ -41,8 +42,13 @@ class AdminApi:
     async def handle(self, scope: Scope, receive: Receive, send: Send, rest: list[str]) -> None:
         """Serve ``/admin/`` + ``"/".join(rest)``."""
         if not self.authorised(scope):
-            await send_error(send, 401, "admin API needs 'Authorization: Bearer <token>'",
-                             "Authorization", [(b"www-authenticate", b"Bearer")])
+            await send_error(
+                send,
+                401,
+                "admin API needs 'Authorization: Bearer <token>'",
+                "Authorization",
+                [(b"www-authenticate", b"Bearer")],
+            )
             return
         method = scope["method"]
         service = self._service
@@ -51,8 +57,9 @@ class AdminApi:
                 if method != "POST":
                     return await _not_allowed(send, "POST")
                 service.reset()
-                return await send_json(send, 200, {"reset": True,
-                                                   "acquirers": list(service.acquirers)})
+                return await send_json(
+                    send, 200, {"reset": True, "acquirers": list(service.acquirers)}
+                )
             if rest in (["ledger"], ["counters"], ["acquirers"]):
                 if method != "GET":
                     return await _not_allowed(send, "GET")
@@ -60,44 +67,71 @@ class AdminApi:
             if len(rest) == 3 and rest[0] == "acquirers":
                 acquirer = service.acquirers.get(rest[1])
                 if acquirer is None:
-                    return await send_error(send, 404, f"unknown acquirer {rest[1]!r} (known: "
-                                            f"{', '.join(service.acquirers)})", "acquirer")
+                    return await send_error(
+                        send,
+                        404,
+                        f"unknown acquirer {rest[1]!r} (known: {', '.join(service.acquirers)})",
+                        "acquirer",
+                    )
                 return await self._acquirer(acquirer, rest[2], method, receive, send)
         except RequestError as exc:
             return await send_json(send, 400, {"error": exc.message, "field": exc.field})
         await send_error(send, 404, f"no such admin endpoint: {method} {scope['path']}", "path")
 
-    async def _acquirer(self, acquirer: MockAcquirer, what: str, method: str,
-                        receive: Receive, send: Send) -> None:
+    async def _acquirer(
+        self, acquirer: MockAcquirer, what: str, method: str, receive: Receive, send: Send
+    ) -> None:
         t = self._service.now()
         if what == "incidents":
             if method == "POST":
                 incident = self._incident(load_json_object(await read_body(receive)), t)
                 acquirer.behaviour.inject(incident)
-                return await send_json(send, 201, {
-                    "acquirer": acquirer.name, "incident": _describe_incident(incident),
-                    "active_incidents": acquirer.behaviour.active_incidents(t)})
+                return await send_json(
+                    send,
+                    201,
+                    {
+                        "acquirer": acquirer.name,
+                        "incident": _describe_incident(incident),
+                        "active_incidents": acquirer.behaviour.active_incidents(t),
+                    },
+                )
             if method == "DELETE":
-                return await send_json(send, 200, {"acquirer": acquirer.name,
-                                                   "cleared": acquirer.behaviour.clear_injected()})
+                return await send_json(
+                    send,
+                    200,
+                    {"acquirer": acquirer.name, "cleared": acquirer.behaviour.clear_injected()},
+                )
             if method == "GET":
-                return await send_json(send, 200, {
-                    "acquirer": acquirer.name, "scenario_time_s": t,
-                    "active_incidents": acquirer.behaviour.active_incidents(t)})
+                return await send_json(
+                    send,
+                    200,
+                    {
+                        "acquirer": acquirer.name,
+                        "scenario_time_s": t,
+                        "active_incidents": acquirer.behaviour.active_incidents(t),
+                    },
+                )
             return await _not_allowed(send, "GET, POST, DELETE")
         if what == "faults":
             if method == "POST":
                 fault = self._fault(load_json_object(await read_body(receive)), t)
                 acquirer.faults.inject(fault)
-                return await send_json(send, 201, {"acquirer": acquirer.name,
-                                                   "fault": fault.describe()})
+                return await send_json(
+                    send, 201, {"acquirer": acquirer.name, "fault": fault.describe()}
+                )
             if method == "DELETE":
-                return await send_json(send, 200, {"acquirer": acquirer.name,
-                                                   "cleared": acquirer.faults.clear()})
+                return await send_json(
+                    send, 200, {"acquirer": acquirer.name, "cleared": acquirer.faults.clear()}
+                )
             if method == "GET":
-                return await send_json(send, 200, {
-                    "acquirer": acquirer.name,
-                    "active_faults": [f.describe() for f in acquirer.faults.active(t)]})
+                return await send_json(
+                    send,
+                    200,
+                    {
+                        "acquirer": acquirer.name,
+                        "active_faults": [f.describe() for f in acquirer.faults.active(t)],
+                    },
+                )
             return await _not_allowed(send, "GET, POST, DELETE")
         if what in ("counters", "ledger"):
             if method != "GET":
@@ -114,13 +148,22 @@ class AdminApi:
         if what == "counters":
             return {a.name: _counters(a) for a in acquirers}
         t = service.now()
-        return {"scenario": service.scenario.name, "scenario_time_s": t,
-                "time_scale": service.time_scale, "seed": service.seed,
-                "acquirers": [{"name": a.name, "dialect": a.dialect,
-                               "capacity": a.acquirer.capacity,
-                               "active_incidents": a.behaviour.active_incidents(t),
-                               "active_faults": [f.kind for f in a.faults.active(t)]}
-                              for a in acquirers]}
+        return {
+            "scenario": service.scenario.name,
+            "scenario_time_s": t,
+            "time_scale": service.time_scale,
+            "seed": service.seed,
+            "acquirers": [
+                {
+                    "name": a.name,
+                    "dialect": a.dialect,
+                    "capacity": a.acquirer.capacity,
+                    "active_incidents": a.behaviour.active_incidents(t),
+                    "active_faults": [f.kind for f in a.faults.active(t)],
+                }
+                for a in acquirers
+            ],
+        }
 
     @staticmethod
     def _incident(data: dict[str, Any], t: float) -> Incident:
@@ -130,7 +173,8 @@ class AdminApi:
         fields.setdefault("name", "injected")
         try:
             return Incident.model_validate(
-                {**fields, "start_s": t, "end_s": FOREVER_S if duration is None else t + duration})
+                {**fields, "start_s": t, "end_s": FOREVER_S if duration is None else t + duration}
+            )
         except ValidationError as exc:
             error = exc.errors()[0]
             field = ".".join(str(p) for p in error["loc"]) or "body"
@@ -155,8 +199,9 @@ class AdminApi:
 def _only(data: dict[str, Any], allowed: frozenset[str]) -> None:
     for key in data:
         if key not in allowed:
-            raise RequestError(f"unknown field {key!r} (allowed: {', '.join(sorted(allowed))})",
-                               key)
+            raise RequestError(
+                f"unknown field {key!r} (allowed: {', '.join(sorted(allowed))})", key
+            )
 
 
 def _number(data: dict[str, Any], name: str, default: float) -> float:
@@ -171,8 +216,9 @@ def _duration(data: dict[str, Any]) -> float | None:
         return None
     duration = _number(data, "duration_s", 0.0)
     if duration <= 0.0:
-        raise RequestError("duration_s must be positive (omit it to last until cleared)",
-                           "duration_s")
+        raise RequestError(
+            "duration_s must be positive (omit it to last until cleared)", "duration_s"
+        )
     return duration
 
 
@@ -194,5 +240,6 @@ def _ledger(acquirers: list[MockAcquirer]) -> dict[str, Any]:
 
 
 async def _not_allowed(send: Send, allow: str) -> None:
-    await send_error(send, 405, f"method not allowed; use {allow}", "method",
-                     [(b"allow", allow.encode())])
+    await send_error(
+        send, 405, f"method not allowed; use {allow}", "method", [(b"allow", allow.encode())]
+    )

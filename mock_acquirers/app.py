@@ -62,8 +62,14 @@ _HEALTHY = b'{"status":"ok"}'
 class MockAcquirerService:
     """The ASGI app: routing, the payment endpoints of both dialects, admin delegation."""
 
-    def __init__(self, scenario: Scenario, admin_token: str, time_scale: float = 1.0,
-                 seed: int | None = None, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        admin_token: str,
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
         if not admin_token:
             raise ValueError("an admin token is required")
         if not time_scale > 0.0:
@@ -82,7 +88,8 @@ class MockAcquirerService:
         for i, acquirer in enumerate(scenario.acquirers):
             encode = _iso_encoder(acquirer.name) if acquirer.dialect == "iso8583" else _psp_answer
             self.acquirers[acquirer.name] = MockAcquirer(
-                acquirer, i, issuer, streams.acquirers[i], encode)
+                acquirer, i, issuer, streams.acquirers[i], encode
+            )
         self.admin = AdminApi(self, admin_token)
         self.run_start = clock()
 
@@ -124,8 +131,9 @@ class MockAcquirerService:
             elif scope["path"] == "/healthz":
                 await send_bytes(send, 200, _HEALTHY)
             else:
-                await send_error(send, 404, f"no such acquirer or endpoint: {scope['path']}",
-                                 "path")
+                await send_error(
+                    send, 404, f"no such acquirer or endpoint: {scope['path']}", "path"
+                )
             return
         try:
             if acquirer.dialect == "iso8583" and parts[2] == "iso":
@@ -134,8 +142,13 @@ class MockAcquirerService:
                 await self._psp(acquirer, scope, receive, send, parts[3:])
             else:
                 prefix = "iso" if acquirer.dialect == "iso8583" else "psp"
-                await send_error(send, 404, f"{acquirer.name} speaks {acquirer.dialect}: "
-                                 f"its endpoints are under /{acquirer.name}/{prefix}/", "path")
+                await send_error(
+                    send,
+                    404,
+                    f"{acquirer.name} speaks {acquirer.dialect}: "
+                    f"its endpoints are under /{acquirer.name}/{prefix}/",
+                    "path",
+                )
         except RequestError as exc:
             acquirer.counters.bad_requests += 1
             await send_bytes(send, 400, exc.body())
@@ -143,8 +156,9 @@ class MockAcquirerService:
             acquirer.counters.bad_requests += 1
             await send_error(send, 413, "request body too large", "body")
 
-    async def _iso(self, acquirer: MockAcquirer, scope: Scope, receive: Receive, send: Send,
-                   rest: list[str]) -> None:
+    async def _iso(
+        self, acquirer: MockAcquirer, scope: Scope, receive: Receive, send: Send, rest: list[str]
+    ) -> None:
         method = scope["method"]
         if rest == ["authorise"]:
             if method != "POST":
@@ -163,21 +177,30 @@ class MockAcquirerService:
             acquirer.counters.status_inquiries += 1
             attempt = acquirer.find(rest[1])
             if attempt is None:
-                return await send_json(send, 200, {"rrn": rest[1], "status": "not_found",
-                                                   "response_code": None})
+                return await send_json(
+                    send, 200, {"rrn": rest[1], "status": "not_found", "response_code": None}
+                )
             code = attempt.visible_code
-            return await send_json(send, 200, {"rrn": rest[1],
-                                               "status": iso_status(code, attempt.reversed),
-                                               "response_code": code})
+            return await send_json(
+                send,
+                200,
+                {
+                    "rrn": rest[1],
+                    "status": iso_status(code, attempt.reversed),
+                    "response_code": code,
+                },
+            )
         return await _no_endpoint(send, scope)
 
-    async def _psp(self, acquirer: MockAcquirer, scope: Scope, receive: Receive, send: Send,
-                   rest: list[str]) -> None:
+    async def _psp(
+        self, acquirer: MockAcquirer, scope: Scope, receive: Receive, send: Send, rest: list[str]
+    ) -> None:
         method = scope["method"]
         if rest == ["payments"]:
             if method == "POST":
-                request = parse_psp_payment(await read_body(receive),
-                                            header(scope, b"idempotency-key"))
+                request = parse_psp_payment(
+                    await read_body(receive), header(scope, b"idempotency-key")
+                )
                 return await self._authorise(acquirer, request, send)
             if method == "GET":
                 return await self._psp_status(acquirer, scope, send)
@@ -199,24 +222,26 @@ class MockAcquirerService:
     async def _psp_status(self, acquirer: MockAcquirer, scope: Scope, send: Send) -> None:
         keys = parse_qs(scope["query_string"].decode("latin-1")).get("idempotencyKey")
         if not keys or not keys[0]:
-            raise RequestError("the idempotencyKey query parameter is required",
-                               "idempotencyKey")
+            raise RequestError("the idempotencyKey query parameter is required", "idempotencyKey")
         acquirer.counters.status_inquiries += 1
         attempt = acquirer.find(keys[0])
         if attempt is None:
             return await send_json(send, 200, {"status": "NotFound", "pspReference": None})
         code = attempt.visible_code
-        answer: dict[str, object] = {"status": psp_status(code, attempt.reversed),
-                                     "pspReference": attempt.acquirer_reference,
-                                     "merchantReference": attempt.reference}
+        answer: dict[str, object] = {
+            "status": psp_status(code, attempt.reversed),
+            "pspReference": attempt.acquirer_reference,
+            "merchantReference": attempt.reference,
+        }
         if code is not None and code != "00":
             answer["refusalReasonCode"] = psp_refusal(code)[1]
         return await send_json(send, 200, answer)
 
     # -- the hot path -------------------------------------------------------------------
 
-    async def _authorise(self, acquirer: MockAcquirer, request: AuthorisationRequest,
-                         send: Send) -> None:
+    async def _authorise(
+        self, acquirer: MockAcquirer, request: AuthorisationRequest, send: Send
+    ) -> None:
         """Decide, queue, answer: the one path both dialects' authorisations take."""
         t = self.now()
         fault = None
@@ -228,8 +253,9 @@ class MockAcquirerService:
                     acquirer.counters.requests += 1
                     return await reject(send, fault.kind)
         started = time.monotonic()
-        attempt, replay = acquirer.authorise(request, t, fault is not None
-                                             and fault.kind == "late_approval")
+        attempt, replay = acquirer.authorise(
+            request, t, fault is not None and fault.kind == "late_approval"
+        )
         body = await (attempt.answer() if replay else acquirer.serve(attempt))
         if fault is None:
             return await send_bytes(send, 200, body)
@@ -241,27 +267,36 @@ class MockAcquirerService:
         return await deliver_damaged(send, fault, body)
 
 
-def create_app(scenario: Scenario, admin_token: str, time_scale: float = 1.0,
-               seed: int | None = None, clock: Clock = time.monotonic) -> MockAcquirerService:
+def create_app(
+    scenario: Scenario,
+    admin_token: str,
+    time_scale: float = 1.0,
+    seed: int | None = None,
+    clock: Clock = time.monotonic,
+) -> MockAcquirerService:
     """The mock acquirer ASGI app for ``scenario`` (``seed`` defaults to the scenario's)."""
     return MockAcquirerService(scenario, admin_token, time_scale, seed, clock)
 
 
 def _iso_encoder(name: str) -> Callable[[AuthorisationRequest, str, str, str, str], bytes]:
-    def encode(request: AuthorisationRequest, code: str, reference: str, stan: str,
-               auth_code: str) -> bytes:
+    def encode(
+        request: AuthorisationRequest, code: str, reference: str, stan: str, auth_code: str
+    ) -> bytes:
         return iso_authorise_answer(request.key, code, stan, auth_code, name)
+
     return encode
 
 
-def _psp_answer(request: AuthorisationRequest, code: str, reference: str, stan: str,
-                auth_code: str) -> bytes:
+def _psp_answer(
+    request: AuthorisationRequest, code: str, reference: str, stan: str, auth_code: str
+) -> bytes:
     return psp_payment_answer(reference, code, request.reference, auth_code)
 
 
 async def _not_allowed(send: Send, allow: str) -> None:
-    await send_error(send, 405, f"method not allowed; use {allow}", "method",
-                     [(b"allow", allow.encode())])
+    await send_error(
+        send, 405, f"method not allowed; use {allow}", "method", [(b"allow", allow.encode())]
+    )
 
 
 async def _no_endpoint(send: Send, scope: Scope) -> None:

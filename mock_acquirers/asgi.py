@@ -53,27 +53,40 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_bytes(send: Send, status: int, body: bytes,
-                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_bytes(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     """Send a complete JSON response whose body is already encoded."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*JSON_HEADERS, *headers] if headers else JSON_HEADERS})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*JSON_HEADERS, *headers] if headers else JSON_HEADERS,
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_json(send: Send, status: int, data: Any,
-                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_json(
+    send: Send, status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send_bytes(send, status, orjson.dumps(data), headers)
 
 
-async def send_error(send: Send, status: int, message: str, field: str | None = None,
-                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_error(
+    send: Send,
+    status: int,
+    message: str,
+    field: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     """An error answer with a readable JSON body ``{"error": ..., "field": ...}``."""
     await send_json(send, status, {"error": message, "field": field}, headers)
 
 
-async def lifespan(receive: Receive, send: Send,
-                   on_startup: Callable[[], None], on_shutdown: Callable[[], None]) -> None:
+async def lifespan(
+    receive: Receive, send: Send, on_startup: Callable[[], None], on_shutdown: Callable[[], None]
+) -> None:
     """Answer the ASGI lifespan protocol, calling the hooks at startup and shutdown."""
     while True:
         message = await receive()

@@ -166,8 +166,9 @@ class AcquirerBehaviour:
                 error_rate += incident.error_rate
                 timeout_rate += incident.timeout_rate
                 factor *= incident.latency_factor
-        return Conditions(min(1.0, max(0.0, approval)), min(1.0, error_rate),
-                          min(1.0, timeout_rate), factor)
+        return Conditions(
+            min(1.0, max(0.0, approval)), min(1.0, error_rate), min(1.0, timeout_rate), factor
+        )
 
     def inject(self, incident: Incident) -> None:
         """Add an incident on top of the scenario's own (the mock's admin API uses this)."""
@@ -204,7 +205,11 @@ class AcquirerBehaviour:
         if self._incidents:
             cond = self.conditions(payment, t)
             approval, error_rate, timeout_rate, factor = (
-                cond.approval, cond.error_rate, cond.timeout_rate, cond.latency_factor)
+                cond.approval,
+                cond.error_rate,
+                cond.timeout_rate,
+                cond.latency_factor,
+            )
         else:
             acq = self.acquirer
             approval = self.base_approval(payment)
@@ -223,7 +228,8 @@ class AcquirerBehaviour:
             # the same uniform, rescaled to [0, 1) within the decline region, picks the code
             v = (u_approve - approval) / (1.0 - approval) if approval < 1.0 else 0.0
             code = self._decline_codes[
-                min(bisect_right(self._decline_cdf, v), len(self._decline_codes) - 1)]
+                min(bisect_right(self._decline_cdf, v), len(self._decline_codes) - 1)
+            ]
         return _new_outcome((code, service_ms, hung, False))
 
     def fee(self, payment: PaymentAttributes, approved: bool) -> float:

@@ -137,8 +137,9 @@ def _text(data: dict[str, Any], name: str, path: str, max_length: int = 128) -> 
 
 def _digits(data: dict[str, Any], name: str, path: str, low: int, high: int) -> str:
     value = data.get(name)
-    if not (isinstance(value, str) and low <= len(value) <= high
-            and value.isascii() and value.isdigit()):
+    if not (
+        isinstance(value, str) and low <= len(value) <= high and value.isascii() and value.isdigit()
+    ):
         size = f"{low}" if low == high else f"{low}-{high}"
         raise RequestError(f"{path} must be a string of {size} digits", path)
     return value
@@ -146,8 +147,13 @@ def _digits(data: dict[str, Any], name: str, path: str, low: int, high: int) -> 
 
 def _letters(data: dict[str, Any], name: str, path: str, length: int) -> str:
     value = data.get(name)
-    if not (isinstance(value, str) and len(value) == length
-            and value.isascii() and value.isalpha() and value.isupper()):
+    if not (
+        isinstance(value, str)
+        and len(value) == length
+        and value.isascii()
+        and value.isalpha()
+        and value.isupper()
+    ):
         raise RequestError(f"{path} must be {length} upper-case letters", path)
     return value
 
@@ -176,22 +182,50 @@ def parse_iso_authorise(body: bytes) -> AuthorisationRequest:
     # fast path: one pass of cheap checks; any doubt goes to the field-by-field checks,
     # which name the offending field
     rrn, amount, currency, bin_, last4, network, card_type, issuer_country, merchant_country = (
-        data.get("rrn"), data.get("amount"), data.get("currency"), data.get("pan_bin"),
-        data.get("pan_last4"), data.get("network"), data.get("card_type"),
-        data.get("issuer_country"), data.get("merchant_country"))
+        data.get("rrn"),
+        data.get("amount"),
+        data.get("currency"),
+        data.get("pan_bin"),
+        data.get("pan_last4"),
+        data.get("network"),
+        data.get("card_type"),
+        data.get("issuer_country"),
+        data.get("merchant_country"),
+    )
     reference = data.get("merchant_reference", "")
-    if (data.get("mti") == "0100" and type(rrn) is str and 0 < len(rrn) <= MAX_KEY_LENGTH
-            and type(amount) is int and amount > 0
-            and type(network) is str and 0 < len(network) <= 32
-            and type(card_type) is str and 0 < len(card_type) <= 32
-            and type(reference) is str and len(reference) <= 128
-            and type(currency) is str and type(bin_) is str and type(last4) is str
-            and type(issuer_country) is str and type(merchant_country) is str
-            and _CARD_SHAPE.fullmatch(
-                f"{currency}|{bin_}|{last4}|{issuer_country}|{merchant_country}")):
-        return AuthorisationRequest(rrn, reference, Payment(
-            amount, currency, network, card_type, issuer_country, bin_,
-            issuer_country != merchant_country), last4)
+    if (
+        data.get("mti") == "0100"
+        and type(rrn) is str
+        and 0 < len(rrn) <= MAX_KEY_LENGTH
+        and type(amount) is int
+        and amount > 0
+        and type(network) is str
+        and 0 < len(network) <= 32
+        and type(card_type) is str
+        and 0 < len(card_type) <= 32
+        and type(reference) is str
+        and len(reference) <= 128
+        and type(currency) is str
+        and type(bin_) is str
+        and type(last4) is str
+        and type(issuer_country) is str
+        and type(merchant_country) is str
+        and _CARD_SHAPE.fullmatch(f"{currency}|{bin_}|{last4}|{issuer_country}|{merchant_country}")
+    ):
+        return AuthorisationRequest(
+            rrn,
+            reference,
+            Payment(
+                amount,
+                currency,
+                network,
+                card_type,
+                issuer_country,
+                bin_,
+                issuer_country != merchant_country,
+            ),
+            last4,
+        )
     return _parse_iso_checked(data)
 
 
@@ -209,10 +243,18 @@ def _parse_iso_checked(data: dict[str, Any]) -> AuthorisationRequest:
     merchant_country = _letters(data, "merchant_country", "merchant_country", 2)
     reference = data.get("merchant_reference", "")
     if not isinstance(reference, str) or len(reference) > 128:
-        raise RequestError("merchant_reference must be a string of at most 128 characters",
-                           "merchant_reference")
-    payment = Payment(amount, currency, network, card_type, issuer_country, bin_,
-                      issuer_country != merchant_country)
+        raise RequestError(
+            "merchant_reference must be a string of at most 128 characters", "merchant_reference"
+        )
+    payment = Payment(
+        amount,
+        currency,
+        network,
+        card_type,
+        issuer_country,
+        bin_,
+        issuer_country != merchant_country,
+    )
     return AuthorisationRequest(rrn, reference, payment, last4)
 
 
@@ -227,15 +269,25 @@ def parse_iso_reversal(body: bytes) -> str:
 def iso_authorise_answer(rrn: str, code: str, stan: str, auth_code: str, acquirer: str) -> bytes:
     """The ``0110`` answer; ``auth_code`` is sent only with an approval."""
     if code == APPROVED:
-        return orjson.dumps({"mti": "0110", "rrn": rrn, "response_code": code,
-                             "auth_code": auth_code, "stan": stan, "acquirer": acquirer})
-    return orjson.dumps({"mti": "0110", "rrn": rrn, "response_code": code, "stan": stan,
-                         "acquirer": acquirer})
+        return orjson.dumps(
+            {
+                "mti": "0110",
+                "rrn": rrn,
+                "response_code": code,
+                "auth_code": auth_code,
+                "stan": stan,
+                "acquirer": acquirer,
+            }
+        )
+    return orjson.dumps(
+        {"mti": "0110", "rrn": rrn, "response_code": code, "stan": stan, "acquirer": acquirer}
+    )
 
 
 def iso_reversal_answer(rrn: str, reversed_: bool) -> bytes:
-    return orjson.dumps({"mti": "0410", "rrn": rrn, "response_code": APPROVED,
-                         "reversed": reversed_})
+    return orjson.dumps(
+        {"mti": "0410", "rrn": rrn, "response_code": APPROVED, "reversed": reversed_}
+    )
 
 
 # --- psp ---------------------------------------------------------------------------------
@@ -246,29 +298,58 @@ def parse_psp_payment(body: bytes, idempotency_key: str | None) -> Authorisation
     if not idempotency_key:
         raise RequestError("the Idempotency-Key header is required", "Idempotency-Key")
     if len(idempotency_key) > MAX_KEY_LENGTH:
-        raise RequestError(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters",
-                           "Idempotency-Key")
+        raise RequestError(
+            f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters", "Idempotency-Key"
+        )
     data = load_json_object(body)
     amount_obj, method = data.get("amount"), data.get("paymentMethod")
     if type(amount_obj) is dict and type(method) is dict:
         # fast path, as for iso8583: cheap checks first, precise ones only on doubt
         reference, value, currency, merchant_country = (
-            data.get("reference"), amount_obj.get("value"), amount_obj.get("currency"),
-            data.get("merchantCountry"))
+            data.get("reference"),
+            amount_obj.get("value"),
+            amount_obj.get("currency"),
+            data.get("merchantCountry"),
+        )
         network, bin_, last4, card_type, issuer_country = (
-            method.get("brand"), method.get("bin"), method.get("last4"),
-            method.get("fundingSource"), method.get("issuerCountry"))
-        if (type(reference) is str and 0 < len(reference) <= 128
-                and type(value) is int and value > 0
-                and type(network) is str and 0 < len(network) <= 32
-                and type(card_type) is str and 0 < len(card_type) <= 32
-                and type(currency) is str and type(bin_) is str and type(last4) is str
-                and type(issuer_country) is str and type(merchant_country) is str
-                and _CARD_SHAPE.fullmatch(
-                    f"{currency}|{bin_}|{last4}|{issuer_country}|{merchant_country}")):
-            return AuthorisationRequest(idempotency_key, reference, Payment(
-                value, currency, network, card_type, issuer_country, bin_,
-                issuer_country != merchant_country), last4)
+            method.get("brand"),
+            method.get("bin"),
+            method.get("last4"),
+            method.get("fundingSource"),
+            method.get("issuerCountry"),
+        )
+        if (
+            type(reference) is str
+            and 0 < len(reference) <= 128
+            and type(value) is int
+            and value > 0
+            and type(network) is str
+            and 0 < len(network) <= 32
+            and type(card_type) is str
+            and 0 < len(card_type) <= 32
+            and type(currency) is str
+            and type(bin_) is str
+            and type(last4) is str
+            and type(issuer_country) is str
+            and type(merchant_country) is str
+            and _CARD_SHAPE.fullmatch(
+                f"{currency}|{bin_}|{last4}|{issuer_country}|{merchant_country}"
+            )
+        ):
+            return AuthorisationRequest(
+                idempotency_key,
+                reference,
+                Payment(
+                    value,
+                    currency,
+                    network,
+                    card_type,
+                    issuer_country,
+                    bin_,
+                    issuer_country != merchant_country,
+                ),
+                last4,
+            )
     return _parse_psp_checked(data, idempotency_key)
 
 
@@ -284,8 +365,15 @@ def _parse_psp_checked(data: dict[str, Any], idempotency_key: str) -> Authorisat
     card_type = _text(method, "fundingSource", "paymentMethod.fundingSource", 32)
     issuer_country = _letters(method, "issuerCountry", "paymentMethod.issuerCountry", 2)
     merchant_country = _letters(data, "merchantCountry", "merchantCountry", 2)
-    payment = Payment(amount, currency, network, card_type, issuer_country, bin_,
-                      issuer_country != merchant_country)
+    payment = Payment(
+        amount,
+        currency,
+        network,
+        card_type,
+        issuer_country,
+        bin_,
+        issuer_country != merchant_country,
+    )
     return AuthorisationRequest(idempotency_key, reference, payment, last4)
 
 
@@ -308,19 +396,31 @@ def refusal_reason_raw(code: str) -> str:
 def psp_payment_answer(psp_reference: str, code: str, reference: str, auth_code: str) -> bytes:
     """The ``/payments`` answer; refusal fields only when not Authorised."""
     if code == APPROVED:
-        return orjson.dumps({"pspReference": psp_reference, "resultCode": "Authorised",
-                             "merchantReference": reference,
-                             "additionalData": {"authCode": auth_code}})
+        return orjson.dumps(
+            {
+                "pspReference": psp_reference,
+                "resultCode": "Authorised",
+                "merchantReference": reference,
+                "additionalData": {"authCode": auth_code},
+            }
+        )
     result, reason_code, reason = psp_refusal(code)
-    return orjson.dumps({"pspReference": psp_reference, "resultCode": result,
-                         "refusalReason": reason, "refusalReasonCode": reason_code,
-                         "merchantReference": reference,
-                         "additionalData": {"refusalReasonRaw": refusal_reason_raw(code)}})
+    return orjson.dumps(
+        {
+            "pspReference": psp_reference,
+            "resultCode": result,
+            "refusalReason": reason,
+            "refusalReasonCode": reason_code,
+            "merchantReference": reference,
+            "additionalData": {"refusalReasonRaw": refusal_reason_raw(code)},
+        }
+    )
 
 
 def psp_cancel_answer(psp_reference: str | None, cancelled: bool) -> bytes:
-    return orjson.dumps({"pspReference": psp_reference, "status": "received",
-                         "cancelled": cancelled})
+    return orjson.dumps(
+        {"pspReference": psp_reference, "status": "received", "cancelled": cancelled}
+    )
 
 
 def psp_status(code: str | None, reversed_: bool) -> str:

@@ -27,8 +27,16 @@ from typing import Any, Literal, Protocol, cast, get_args
 
 from mock_acquirers.asgi import Send, send_json
 
-FaultKind = Literal["http_500", "http_503", "http_429", "reset", "slow_body", "truncated",
-                    "malformed", "late_approval"]
+FaultKind = Literal[
+    "http_500",
+    "http_503",
+    "http_429",
+    "reset",
+    "slow_body",
+    "truncated",
+    "malformed",
+    "late_approval",
+]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 REJECTIONS = frozenset({"http_500", "http_503", "http_429", "reset"})
 FOREVER_S = 1e18
@@ -50,9 +58,13 @@ class Fault:
     delay_ms: float
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "rate": self.rate, "start_s": self.start_s,
-                "end_s": None if self.end_s >= FOREVER_S else self.end_s,
-                "delay_ms": self.delay_ms}
+        return {
+            "kind": self.kind,
+            "rate": self.rate,
+            "start_s": self.start_s,
+            "end_s": None if self.end_s >= FOREVER_S else self.end_s,
+            "delay_ms": self.delay_ms,
+        }
 
 
 class FaultPlan:
@@ -149,8 +161,11 @@ async def reject(send: Send, kind: str) -> None:
     await send_json(send, status, {"error": _REJECTION_TEXT[status], "fault": kind}, headers)
 
 
-_REJECTION_TEXT = {500: "internal server error", 503: "service unavailable",
-                   429: "too many requests"}
+_REJECTION_TEXT = {
+    500: "internal server error",
+    503: "service unavailable",
+    429: "too many requests",
+}
 
 
 async def deliver_damaged(send: Send, fault: Fault, body: bytes) -> None:
@@ -162,8 +177,9 @@ async def deliver_damaged(send: Send, fault: Fault, body: bytes) -> None:
         await send({"type": "http.response.body", "body": body[: len(body) // 2] + b'",}'})
     elif kind == "truncated":
         await _start(send, 200, len(body) + 64)
-        await send({"type": "http.response.body", "body": body[: len(body) // 2],
-                    "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+        )
         await drop_connection(send, reset=False)
     elif kind == "slow_body":
         await _start(send, 200, len(body))
@@ -171,13 +187,25 @@ async def deliver_damaged(send: Send, fault: Fault, body: bytes) -> None:
         pause_s = fault.delay_ms / 1000.0 / SLOW_BODY_CHUNKS
         for i in range(0, len(body), step):
             await asyncio.sleep(pause_s)
-            await send({"type": "http.response.body", "body": body[i : i + step],
-                        "more_body": i + step < len(body)})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": body[i : i + step],
+                    "more_body": i + step < len(body),
+                }
+            )
     else:
         raise ValueError(f"{kind} does not damage an answer")
 
 
 async def _start(send: Send, status: int, length: int) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(length).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(length).encode()),
+            ],
+        }
+    )

@@ -27,20 +27,36 @@ DEFAULT_PORT = 8100
 TOKEN_ENV = "ROUTELAB_ADMIN_TOKEN"
 
 
-def server_config(app: MockAcquirerService, host: str, port: int,
-                  log_level: str = "warning") -> uvicorn.Config:
+def server_config(
+    app: MockAcquirerService, host: str, port: int, log_level: str = "warning"
+) -> uvicorn.Config:
     """Uvicorn settings for the mocks: the fast loop and parser, no access log (it would
     cost more than the mock's own work per request), a deep accept backlog for bursts."""
-    return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
-                          lifespan="on", access_log=False, log_level=log_level,
-                          backlog=4096, timeout_keep_alive=30,
-                          # hung attempts answer only after hang_ms: do not wait for them
-                          timeout_graceful_shutdown=2)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        backlog=4096,
+        timeout_keep_alive=30,
+        # hung attempts answer only after hang_ms: do not wait for them
+        timeout_graceful_shutdown=2,
+    )
 
 
-def run_mock_acquirers(scenario_path: str | Path, host: str = "127.0.0.1",
-                       port: int = DEFAULT_PORT, *, admin_token: str | None = None,
-                       time_scale: float = 1.0, seed: int | None = None) -> None:
+def run_mock_acquirers(
+    scenario_path: str | Path,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    *,
+    admin_token: str | None = None,
+    time_scale: float = 1.0,
+    seed: int | None = None,
+) -> None:
     """Serve every acquirer of a scenario file until interrupted."""
     scenario = load_scenario(scenario_path)
     token = admin_token or os.environ.get(TOKEN_ENV) or ""
@@ -49,8 +65,10 @@ def run_mock_acquirers(scenario_path: str | Path, host: str = "127.0.0.1",
         print(f"mock acquirers: admin token {token}", file=sys.stderr)
     app = create_app(scenario, token, time_scale=time_scale, seed=seed)
     names = ", ".join(f"/{a.name} ({a.dialect})" for a in scenario.acquirers)
-    print(f"mock acquirers for scenario {scenario.name!r} on http://{host}:{port}: {names}",
-          file=sys.stderr)
+    print(
+        f"mock acquirers for scenario {scenario.name!r} on http://{host}:{port}: {names}",
+        file=sys.stderr,
+    )
     uvicorn.Server(server_config(app, host, port)).run()
 
 
@@ -60,13 +78,17 @@ class BackgroundServer:
     ``port=0`` picks a free port; :attr:`port` is the one bound. Use as a context manager.
     """
 
-    def __init__(self, app: MockAcquirerService, host: str = "127.0.0.1", port: int = 0,
-                 start_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        app: MockAcquirerService,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        start_timeout_s: float = 10.0,
+    ) -> None:
         self.app = app
         self.host = host
         self._server = uvicorn.Server(server_config(app, host, port, log_level="error"))
-        self._thread = threading.Thread(target=self._server.run, name="mock-acquirers",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="mock-acquirers", daemon=True)
         self._start_timeout_s = start_timeout_s
         self.port = port
 
@@ -93,27 +115,44 @@ class BackgroundServer:
     def __enter__(self) -> BackgroundServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m mock_acquirers",
-        description="Serve a scenario's acquirers as mock HTTP APIs (iso8583 / psp dialects).")
-    parser.add_argument("--scenario", required=True,
-                        help="scenario file, or the name of a bundled scenario (baseline)")
+        description="Serve a scenario's acquirers as mock HTTP APIs (iso8583 / psp dialects).",
+    )
+    parser.add_argument(
+        "--scenario",
+        required=True,
+        help="scenario file, or the name of a bundled scenario (baseline)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port to bind (default {DEFAULT_PORT})")
-    parser.add_argument("--admin-token", default=None,
-                        help=f"bearer token for /admin (default: ${TOKEN_ENV})")
-    parser.add_argument("--time-scale", type=float, default=1.0,
-                        help="scenario seconds per wall second, to reach incidents sooner "
-                             "(latencies stay real)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed of the acquirers' random streams (default: the scenario's)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--admin-token", default=None, help=f"bearer token for /admin (default: ${TOKEN_ENV})"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="scenario seconds per wall second, to reach incidents sooner (latencies stay real)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the acquirers' random streams (default: the scenario's)",
+    )
     args = parser.parse_args(argv)
     if not args.time_scale > 0.0:
         parser.error("--time-scale must be positive")
@@ -123,9 +162,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run_mock_acquirers(args.scenario, host=args.host, port=args.port,
-                           admin_token=args.admin_token, time_scale=args.time_scale,
-                           seed=args.seed)
+        run_mock_acquirers(
+            args.scenario,
+            host=args.host,
+            port=args.port,
+            admin_token=args.admin_token,
+            time_scale=args.time_scale,
+            seed=args.seed,
+        )
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -33,10 +33,17 @@ class LedgerEntry:
     status: Literal["approved", "reversed"] = "approved"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "reference": self.reference, "amount": self.amount,
-                "currency": self.currency, "bin": self.bin, "last4": self.last4,
-                "status": self.status, "acquirer_reference": self.acquirer_reference,
-                "scenario_time_s": self.scenario_time_s}
+        return {
+            "key": self.key,
+            "reference": self.reference,
+            "amount": self.amount,
+            "currency": self.currency,
+            "bin": self.bin,
+            "last4": self.last4,
+            "status": self.status,
+            "acquirer_reference": self.acquirer_reference,
+            "scenario_time_s": self.scenario_time_s,
+        }
 
 
 class Attempt:
@@ -48,12 +55,34 @@ class Attempt:
     replied. A duplicate arriving meanwhile awaits ``waiters``, created only then.
     """
 
-    __slots__ = ("acquirer_reference", "body", "code", "completed", "epoch", "key",
-                 "ledger_entry", "reference", "request", "reversed", "service_ms",
-                 "t", "void_requested", "waiters")
+    __slots__ = (
+        "acquirer_reference",
+        "body",
+        "code",
+        "completed",
+        "epoch",
+        "key",
+        "ledger_entry",
+        "reference",
+        "request",
+        "reversed",
+        "service_ms",
+        "t",
+        "void_requested",
+        "waiters",
+    )
 
-    def __init__(self, request: AuthorisationRequest, t: float, code: str, body: bytes,
-                 acquirer_reference: str, *, service_ms: float, epoch: int) -> None:
+    def __init__(
+        self,
+        request: AuthorisationRequest,
+        t: float,
+        code: str,
+        body: bytes,
+        acquirer_reference: str,
+        *,
+        service_ms: float,
+        epoch: int,
+    ) -> None:
         self.key = request.key
         self.reference = request.reference
         self.request: AuthorisationRequest | None = request  # dropped once booked
@@ -92,9 +121,18 @@ class Counters:
     the ledger books an approval once its service time is over.
     """
 
-    __slots__ = ("approved", "bad_requests", "declined", "faults", "hung",
-                 "idempotent_replays", "requests", "reversals", "status_inquiries",
-                 "technical_errors")
+    __slots__ = (
+        "approved",
+        "bad_requests",
+        "declined",
+        "faults",
+        "hung",
+        "idempotent_replays",
+        "requests",
+        "reversals",
+        "status_inquiries",
+        "technical_errors",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
@@ -109,13 +147,19 @@ class Counters:
         self.bad_requests = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "approved": self.approved,
-                "declined": sum(self.declined.values()),
-                "declined_by_code": dict(self.declined),
-                "technical_errors": self.technical_errors, "hung": self.hung,
-                "faults": dict(self.faults), "idempotent_replays": self.idempotent_replays,
-                "reversals": self.reversals, "status_inquiries": self.status_inquiries,
-                "bad_requests": self.bad_requests}
+        return {
+            "requests": self.requests,
+            "approved": self.approved,
+            "declined": sum(self.declined.values()),
+            "declined_by_code": dict(self.declined),
+            "technical_errors": self.technical_errors,
+            "hung": self.hung,
+            "faults": dict(self.faults),
+            "idempotent_replays": self.idempotent_replays,
+            "reversals": self.reversals,
+            "status_inquiries": self.status_inquiries,
+            "bad_requests": self.bad_requests,
+        }
 
 
 class CapacitySlots:

@@ -193,8 +193,12 @@ class RunSummary(BaseModel):
     reconciliation: dict[str, int] | None = None
 
 
-def write_run(out_dir: Path, summary: RunSummary, timeseries: list[dict[str, Any]],
-              histogram: LatencyHistogram) -> Path:
+def write_run(
+    out_dir: Path,
+    summary: RunSummary,
+    timeseries: list[dict[str, Any]],
+    histogram: LatencyHistogram,
+) -> Path:
     """Write a run directory; returns the path of ``summary.json``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / SUMMARY

@@ -69,8 +69,9 @@ def simulate(
     results = []
     with simulation_progress(console, names, reps, disable=quiet) as progress:
         for name in names:
-            result = run_simulation(loaded, name, seed=seed, replications=replications,
-                                    progress=progress.callback(name))
+            result = run_simulation(
+                loaded, name, seed=seed, replications=replications, progress=progress.callback(name)
+            )
             run_dir = out / name if len(names) > 1 else out
             result.write(run_dir)
             results.append((run_dir, result.summary))
@@ -94,18 +95,28 @@ def validate(scenario: Annotated[str, typer.Argument(help="Scenario file to chec
     loaded = _load(scenario)
     console.print(
         f"{scenario}: ok: {len(loaded.acquirers)} acquirers, {len(loaded.policies)} policies "
-        f"({', '.join(p.name for p in loaded.policies)})", highlight=False, soft_wrap=True)
+        f"({', '.join(p.name for p in loaded.policies)})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where to write the runs.")] = Path(
-        "runs/demo"),
+        "runs/demo"
+    ),
     replications: Annotated[int, typer.Option(min=2)] = 5,
 ) -> None:
     """The main job: acquirer_outage.yaml under priority and sr_window, side by side."""
-    simulate(scenario="acquirer_outage", out=out, seed=None, replications=replications,
-             policy=["priority", "sr_window"], quiet=False)
+    simulate(
+        scenario="acquirer_outage",
+        out=out,
+        seed=None,
+        replications=replications,
+        policy=["priority", "sr_window"],
+        quiet=False,
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ class SimulationProgress:
 
 
 @contextmanager
-def simulation_progress(console: Console, policies: list[str], replications: int,
-                        disable: bool = False) -> Iterator[SimulationProgress]:
+def simulation_progress(
+    console: Console, policies: list[str], replications: int, disable: bool = False
+) -> Iterator[SimulationProgress]:
     columns = (
         TextColumn("[bold]{task.description:<14}"),
         BarColumn(),

@@ -41,10 +41,10 @@ def serve_command(
     scenario: Annotated[str, typer.Argument(help="Scenario file, or a bundled name (baseline).")],
     router_port: Annotated[int, typer.Option(help="Router port on 127.0.0.1.")] = 8080,
     acquirer_port: Annotated[int, typer.Option(help="Mock acquirers' port on 127.0.0.1.")] = 9100,
-    policy: Annotated[str | None, typer.Option(help="Routing policy (default: the first).")
-                      ] = None,
-    time_scale: Annotated[float, typer.Option(
-        help="Scenario seconds per wall second for the mocks' incidents.")] = 1.0,
+    policy: Annotated[str | None, typer.Option(help="Routing policy (default: the first).")] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Scenario seconds per wall second for the mocks' incidents.")
+    ] = 1.0,
 ) -> None:
     """Serve the mock acquirers and the router for a scenario until Ctrl-C or SIGTERM."""
     try:
@@ -59,18 +59,28 @@ def serve_command(
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     stack: Stack | None = None
     try:
-        stack = start_stack(scenario, router_port=router_port, acquirer_port=acquirer_port,
-                            policy=policy, time_scale=time_scale)
+        stack = start_stack(
+            scenario,
+            router_port=router_port,
+            acquirer_port=acquirer_port,
+            policy=policy,
+            time_scale=time_scale,
+        )
         _say(f"scenario   {loaded.name} (policy {loaded.policy(policy).name})")
         _say(f"router     {stack.router_url}   POST /v1/payments, GET /metrics")
-        _say(f"acquirers  {stack.acquirers_url}   "
-             + ", ".join(f"/{a.name} ({a.dialect})" for a in loaded.acquirers))
+        _say(
+            f"acquirers  {stack.acquirers_url}   "
+            + ", ".join(f"/{a.name} ({a.dialect})" for a in loaded.acquirers)
+        )
         _say(f"admin token {stack.admin_token}   (Authorization: Bearer <token>)")
         _say("Ctrl-C to stop.")
         gone = stack.wait()
         code = gone.process.returncode
-        print(f"error: {gone.name} exited unexpectedly (code {code}); stopping the stack",
-              file=sys.stderr, flush=True)
+        print(
+            f"error: {gone.name} exited unexpectedly (code {code}); stopping the stack",
+            file=sys.stderr,
+            flush=True,
+        )
         stack.stop()
         raise typer.Exit(EXIT_CHILD_DIED)
     except StackError as exc:

@@ -8,25 +8,47 @@ from reports.results import RunSummary
 from reports.stats import paired_difference
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
-def _ci(lo: float, hi: float) -> str:
+def _ci(lo: float | None, hi: float | None) -> str:
+    if lo is None or hi is None:
+        return "n/a"
     return f"[{100 * lo:.2f}, {100 * hi:.2f}]"
+
+
+def _ms(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.0f}"
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "n/a" if x is None else format(x, fmt)
+
+
+def _rates(summary: RunSummary) -> list[float]:
+    """Per-replication auth rates (replications with no payments are left out)."""
+    return [r.auth_rate for r in summary.per_replication if r.auth_rate is not None]
 
 
 def paired_auth_difference(base: RunSummary, other: RunSummary) -> str:
     """Auth-rate difference vs ``base`` in pp with a paired 95 % CI, when runs are paired."""
-    paired = (base.seed == other.seed and base.replications == other.replications
-              and base.scenario == other.scenario and base.replications >= 2)
+    paired = (
+        base.seed == other.seed
+        and base.replications == other.replications
+        and base.scenario == other.scenario
+        and base.replications >= 2
+    )
     if not paired:
         return "n/a (not paired)"
-    diff = paired_difference([r.auth_rate for r in other.per_replication],
-                             [r.auth_rate for r in base.per_replication])
+    a, b = _rates(base), _rates(other)
+    if len(a) != len(b) or len(a) < 2:
+        return "n/a (not paired)"
+    diff = paired_difference(b, a)
     verdict = "significant" if diff.excludes_zero else "not significant"
-    return (f"{100 * diff.estimate:+.2f} pp [{100 * diff.low:+.2f}, {100 * diff.high:+.2f}] "
-            f"{verdict}")
+    return (
+        f"{100 * diff.estimate:+.2f} pp [{100 * diff.low:+.2f}, {100 * diff.high:+.2f}] {verdict}"
+    )
 
 
 def comparison_table(summaries: list[RunSummary]) -> Table:
@@ -42,22 +64,32 @@ def comparison_table(summaries: list[RunSummary]) -> Table:
 
     row("payments", [f"{s.payments:,}" for s in summaries])
     row("auth rate", [_pct(s.auth_rate) for s in summaries])
-    row("  95% CI", [_ci(*s.auth_rate_ci95) + f" ({s.ci_method}, n={s.replications})"
-                     for s in summaries])
+    row(
+        "  95% CI",
+        [_ci(*s.auth_rate_ci95) + f" ({s.ci_method}, n={s.replications})" for s in summaries],
+    )
     if len(summaries) > 1:
-        row("  Δ vs first (paired)",
-            ["-"] + [paired_auth_difference(summaries[0], s) for s in summaries[1:]])
+        row(
+            "  Δ vs first (paired)",
+            ["-"] + [paired_auth_difference(summaries[0], s) for s in summaries[1:]],
+        )
     row("first-attempt auth", [_pct(s.first_attempt_auth_rate) for s in summaries])
-    row("attempts / payment", [f"{s.attempts_per_payment:.3f}" for s in summaries])
-    row("latency p50 / p95 / p99 ms",
-        [f"{s.latency_ms.p50:.0f} / {s.latency_ms.p95:.0f} / {s.latency_ms.p99:.0f}"
-         for s in summaries])
-    row("cost per approved", [f"{s.cost.per_approved:.2f}" for s in summaries])
-    row("cost bps", [f"{s.cost.bps:.1f}" for s in summaries])
+    row("attempts / payment", [_num(s.attempts_per_payment, ".3f") for s in summaries])
+    row(
+        "latency p50 / p95 / p99 ms",
+        [
+            f"{_ms(s.latency_ms.p50)} / {_ms(s.latency_ms.p95)} / {_ms(s.latency_ms.p99)}"
+            for s in summaries
+        ],
+    )
+    row("cost per approved", [_num(s.cost.per_approved, ".2f") for s in summaries])
+    row("cost bps", [_num(s.cost.bps, ".1f") for s in summaries])
     for name in acquirers:
         row(f"share {name}", [_pct(s.acquirer_share.get(name, 0.0)) for s in summaries])
-    row("timeouts (voided late approvals)",
-        [f"{s.timeouts['timeouts']} ({s.timeouts['voided_late_approvals']})" for s in summaries])
+    row(
+        "timeouts (voided late approvals)",
+        [f"{s.timeouts['timeouts']} ({s.timeouts['voided_late_approvals']})" for s in summaries],
+    )
     if summaries[0].sim_payments_per_second is not None:
         row("simulated payments/s", [f"{s.sim_payments_per_second or 0:,.0f}" for s in summaries])
     return table

@@ -44,9 +44,13 @@ MAX_CONNECTIONS = 4096  # stays clear of common open-file limits
 # path); the service exports its own Prometheus metrics, so switch it off where it exists
 _NO_TELEMETRY: dict[str, Any] = (
     {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
-    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {})
-_DIALECTS: dict[str, type[Connector]] = {IsoConnector.dialect: IsoConnector,
-                                         PspConnector.dialect: PspConnector}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+_DIALECTS: dict[str, type[Connector]] = {
+    IsoConnector.dialect: IsoConnector,
+    PspConnector.dialect: PspConnector,
+}
 
 
 @dataclass(frozen=True)
@@ -76,33 +80,51 @@ def default_connections(scenario: Scenario, policy: str | None = None) -> int:
     (everything slow) cannot starve the pool; connections open only when needed.
     """
     timeout_ms = scenario.policy(policy).retry.attempt_timeout_ms
-    return min(MAX_CONNECTIONS, pool_size(peak_rate(scenario.traffic.arrival), timeout_ms,
-                                          headroom=1.0, floor=256))
+    return min(
+        MAX_CONNECTIONS,
+        pool_size(peak_rate(scenario.traffic.arrival), timeout_ms, headroom=1.0, floor=256),
+    )
 
 
 class RouterService:
     """Everything one router process holds: routing, idempotency, records, metrics."""
 
-    def __init__(self, scenario: Scenario, transport: AcquirerTransport,
-                 settings: RouterSettings) -> None:
+    def __init__(
+        self, scenario: Scenario, transport: AcquirerTransport, settings: RouterSettings
+    ) -> None:
         self.settings = settings
         self.transport = transport
         self.metrics = RouterMetrics()
-        self.idempotency = IdempotencyStore(ttl_s=settings.idempotency_ttl_s,
-                                            max_entries=settings.max_payments)
-        self.reversals = LateReversals(self.metrics, horizon_s=settings.late_check_horizon_s,
-                                       timeout_s=settings.void_timeout_s)
+        self.idempotency = IdempotencyStore(
+            ttl_s=settings.idempotency_ttl_s, max_entries=settings.max_payments
+        )
+        self.reversals = LateReversals(
+            self.metrics, horizon_s=settings.late_check_horizon_s, timeout_s=settings.void_timeout_s
+        )
         self.router = PaymentRouter(
-            scenario, scenario.policy(settings.policy), connectors_for(scenario, transport),
-            metrics=self.metrics, book=PaymentBook(settings.max_payments),
-            reversals=self.reversals, seed=settings.seed, void_timeout_s=settings.void_timeout_s)
+            scenario,
+            scenario.policy(settings.policy),
+            connectors_for(scenario, transport),
+            metrics=self.metrics,
+            book=PaymentBook(settings.max_payments),
+            reversals=self.reversals,
+            seed=settings.seed,
+            void_timeout_s=settings.void_timeout_s,
+        )
         self.metrics.watch_engine(self.router.scores, self.router.policy_label)
         self._routing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.transport.start()
-        log.info("router started", extra={"fields": {
-            "scenario": self.router.scenario.name, "policy": self.router.active.policy.name}})
+        log.info(
+            "router started",
+            extra={
+                "fields": {
+                    "scenario": self.router.scenario.name,
+                    "policy": self.router.active.policy.name,
+                }
+            },
+        )
 
     async def stop(self) -> None:
         if self._routing:  # uvicorn drained the requests; these are their routing tasks
@@ -111,43 +133,67 @@ class RouterService:
         await self.transport.close()
         log.info("router stopped", extra={"fields": {"payments": len(self.router.book)}})
 
-    def begin(self, request: PaymentRequest, key: str,
-              answer: asyncio.Future[StoredAnswer]) -> None:
+    def begin(
+        self, request: PaymentRequest, key: str, answer: asyncio.Future[StoredAnswer]
+    ) -> None:
         """Start routing a newly claimed payment; its answer lands in ``answer``."""
         task = asyncio.get_running_loop().create_task(self._route(request, key, answer))
         self._routing.add(task)
         task.add_done_callback(self._routing.discard)
 
-    async def _route(self, request: PaymentRequest, key: str,
-                     answer: asyncio.Future[StoredAnswer]) -> None:
+    async def _route(
+        self, request: PaymentRequest, key: str, answer: asyncio.Future[StoredAnswer]
+    ) -> None:
         payment_id = "pay_" + os.urandom(10).hex()
         try:
             record = await self.router.route(request, payment_id, key)
             answer.set_result(StoredAnswer(payment_id, record.response))
         except BaseException as exc:
             # the key stays claimed: a blind retry could authorise the card a second time
-            log.error("payment routing crashed", exc_info=exc,
-                      extra={"fields": {"payment_id": payment_id}})
-            answer.set_result(StoredAnswer(payment_id, orjson.dumps({
-                "error": "internal_error", "payment_id": payment_id,
-                "problems": [{"field": "", "problem": "routing failed unexpectedly; the "
-                              "payment's state is being reconciled, do not retry blindly"}],
-            }), 500))
+            log.error(
+                "payment routing crashed",
+                exc_info=exc,
+                extra={"fields": {"payment_id": payment_id}},
+            )
+            answer.set_result(
+                StoredAnswer(
+                    payment_id,
+                    orjson.dumps(
+                        {
+                            "error": "internal_error",
+                            "payment_id": payment_id,
+                            "problems": [
+                                {
+                                    "field": "",
+                                    "problem": "routing failed unexpectedly; the "
+                                    "payment's state is being reconciled, do not retry blindly",
+                                }
+                            ],
+                        }
+                    ),
+                    500,
+                )
+            )
             if not isinstance(exc, Exception):
                 raise
 
 
-def create_app(scenario: Scenario, admin_token: str, *,
-               transport: AcquirerTransport | None = None,
-               settings: RouterSettings | None = None) -> FastAPI:
+def create_app(
+    scenario: Scenario,
+    admin_token: str,
+    *,
+    transport: AcquirerTransport | None = None,
+    settings: RouterSettings | None = None,
+) -> FastAPI:
     """The routing service for ``scenario``; ``transport`` defaults to pooled aiohttp."""
     if not admin_token:
         raise ValueError("an admin token is required")
     settings = settings or RouterSettings()
     if transport is None:
-        transport = AiohttpTransport(settings.acquirers_url,
-                                     settings.connections
-                                     or default_connections(scenario, settings.policy))
+        transport = AiohttpTransport(
+            settings.acquirers_url,
+            settings.connections or default_connections(scenario, settings.policy),
+        )
     service = RouterService(scenario, transport, settings)
 
     @asynccontextmanager
@@ -156,22 +202,39 @@ def create_app(scenario: Scenario, admin_token: str, *,
         yield
         await service.stop()
 
-    app = FastAPI(title="routelab router", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None, **_NO_TELEMETRY)
+    app = FastAPI(
+        title="routelab router",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        **_NO_TELEMETRY,
+    )
     app.state.service = service
     metrics = service.metrics
     book = service.router.book
 
     # the hot path, as raw ASGI inside the app (see router.endpoint)
-    app.router.routes.insert(0, Route("/v1/payments", PaymentEndpoint(
-        service.idempotency, metrics, service.begin), methods=["POST"]))
+    app.router.routes.insert(
+        0,
+        Route(
+            "/v1/payments",
+            PaymentEndpoint(service.idempotency, metrics, service.begin),
+            methods=["POST"],
+        ),
+    )
 
     @app.get("/v1/payments/{payment_id}")
     async def get_payment(payment_id: str) -> Response:
         record = book.get(payment_id)
         if record is None:
-            return json_response({"error": "not_found", "problems": [
-                {"field": "payment_id", "problem": "no payment with this id"}]}, 404)
+            return json_response(
+                {
+                    "error": "not_found",
+                    "problems": [{"field": "payment_id", "problem": "no payment with this id"}],
+                },
+                404,
+            )
         return Response(record.response, media_type=JSON)
 
     @app.get("/metrics")
@@ -181,8 +244,14 @@ def create_app(scenario: Scenario, admin_token: str, *,
     @app.get("/healthz")
     async def healthz() -> Response:
         active = service.router.active
-        return json_response({"status": "ok", "scenario": scenario.name,
-                              "policy": active.policy.name, "policy_version": active.version})
+        return json_response(
+            {
+                "status": "ok",
+                "scenario": scenario.name,
+                "policy": active.policy.name,
+                "policy_version": active.version,
+            }
+        )
 
     app.include_router(admin_routes(service.router, admin_token))
     return app

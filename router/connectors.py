@@ -65,8 +65,9 @@ class AttemptStatus(StrEnum):
         return self in _NOTHING_APPROVED
 
 
-_NOTHING_APPROVED = frozenset({AttemptStatus.DECLINED, AttemptStatus.REVERSED,
-                               AttemptStatus.NOT_FOUND})
+_NOTHING_APPROVED = frozenset(
+    {AttemptStatus.DECLINED, AttemptStatus.REVERSED, AttemptStatus.NOT_FOUND}
+)
 
 
 class VoidResult(StrEnum):
@@ -93,8 +94,12 @@ def failure_answer(failure: TransportError) -> AttemptAnswer:
 def http_failure_answer(status: int) -> AttemptAnswer:
     """An attempt answered with a non-200 HTTP status."""
     raw = f"HTTP_{status}"
-    return AttemptAnswer(raw, technical_failure(raw, f"HTTP {status} from the acquirer"), raw,
-                         status in _NOT_PROCESSED_STATUSES)
+    return AttemptAnswer(
+        raw,
+        technical_failure(raw, f"HTTP {status} from the acquirer"),
+        raw,
+        status in _NOT_PROCESSED_STATUSES,
+    )
 
 
 def bad_body_answer(detail: str) -> AttemptAnswer:
@@ -158,8 +163,9 @@ class Connector(ABC):
     async def _call(self, path: str, body: bytes | None, timeout_s: float) -> bytes | None:
         try:
             if body is None:
-                response: TransportResponse = await self.transport.get(self.prefix + path,
-                                                                       timeout_s)
+                response: TransportResponse = await self.transport.get(
+                    self.prefix + path, timeout_s
+                )
             else:
                 response = await self.transport.post(self.prefix + path, body, {}, timeout_s)
         except TransportError:
@@ -191,4 +197,3 @@ class Connector(ABC):
     @abstractmethod
     def decode_status(self, body: bytes) -> AttemptStatus:
         """The attempt's status from a 200 status body."""
-

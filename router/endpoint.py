@@ -63,8 +63,7 @@ async def send_json(send: Send, status: int, body: bytes, replayed: bool = False
 class PaymentEndpoint:
     """Validates, deduplicates by Idempotency-Key, and hands new payments to ``begin``."""
 
-    def __init__(self, idempotency: IdempotencyStore, metrics: RouterMetrics,
-                 begin: Begin) -> None:
+    def __init__(self, idempotency: IdempotencyStore, metrics: RouterMetrics, begin: Begin) -> None:
         self.idempotency = idempotency
         self.metrics = metrics
         self.begin = begin
@@ -85,8 +84,18 @@ class PaymentEndpoint:
             return
         except BodyTooLargeError:
             self.metrics.rejected.labels("body_too_large").inc()
-            await send_json(send, 413, orjson.dumps({"error": "body_too_large", "problems": [
-                {"field": "body", "problem": f"larger than {MAX_BODY_BYTES} bytes"}]}))
+            await send_json(
+                send,
+                413,
+                orjson.dumps(
+                    {
+                        "error": "body_too_large",
+                        "problems": [
+                            {"field": "body", "problem": f"larger than {MAX_BODY_BYTES} bytes"}
+                        ],
+                    }
+                ),
+            )
             return
         if claim.first:
             self.begin(payment, key, claim.answer)

@@ -49,16 +49,27 @@ class KeyReusedError(RequestError):
     """The key was already used for a different payment request."""
 
     def __init__(self) -> None:
-        super().__init__(409, "idempotency_key_reused", [
-            ("Idempotency-Key", "already used for a different request body; "
-                                "use a new key for a new payment")])
+        super().__init__(
+            409,
+            "idempotency_key_reused",
+            [
+                (
+                    "Idempotency-Key",
+                    "already used for a different request body; use a new key for a new payment",
+                )
+            ],
+        )
 
 
 class IdempotencyStore:
     """Idempotency keys of one router process (in memory, insertion-ordered)."""
 
-    def __init__(self, ttl_s: float = DAY_S, max_entries: int = 1_000_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_s: float = DAY_S,
+        max_entries: int = 1_000_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._clock = clock

@@ -46,19 +46,21 @@ class IsoConnector(Connector):
     def encode_authorisation(self, payment: CardPayment, key: str) -> tuple[str, bytes, Headers]:
         if len(key) > MAX_RRN_LENGTH:
             raise ValueError(f"rrn longer than {MAX_RRN_LENGTH} characters")
-        body = orjson.dumps({
-            "mti": "0100",
-            "rrn": key,
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "pan_bin": payment.bin,
-            "pan_last4": payment.last4,
-            "network": payment.network,
-            "card_type": payment.card_type,
-            "issuer_country": payment.issuer_country,
-            "merchant_country": payment.merchant_country,
-            "merchant_reference": payment.merchant_reference,
-        })
+        body = orjson.dumps(
+            {
+                "mti": "0100",
+                "rrn": key,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "pan_bin": payment.bin,
+                "pan_last4": payment.last4,
+                "network": payment.network,
+                "card_type": payment.card_type,
+                "issuer_country": payment.issuer_country,
+                "merchant_country": payment.merchant_country,
+                "merchant_reference": payment.merchant_reference,
+            }
+        )
         return "/iso/authorise", body, _NO_HEADERS
 
     def decode_authorisation(self, body: bytes, key: str) -> AttemptAnswer:

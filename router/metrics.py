@@ -21,30 +21,56 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 # seconds; dense where card authorisations live (100 ms - 2 s), sparse in the tail
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
-                   1.5, 2.0, 3.0, 4.0, 6.0, 10.0, 30.0)
+LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    4.0,
+    6.0,
+    10.0,
+    30.0,
+)
 
 
 class _EngineCollector(Collector):
     """Strategy scores and the policy version, read from the live engine at scrape time."""
 
-    def __init__(self, scores: Callable[[], dict[str, dict[str, float]]],
-                 policy: Callable[[], tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        scores: Callable[[], dict[str, dict[str, float]]],
+        policy: Callable[[], tuple[str, int]],
+    ) -> None:
         self._scores = scores
         self._policy = policy
 
     def collect(self) -> Iterator[Metric]:
-        score = GaugeMetricFamily("routelab_router_strategy_score",
-                                  "Success-rate score per segment and acquirer",
-                                  labels=["segment", "acquirer"])
+        score = GaugeMetricFamily(
+            "routelab_router_strategy_score",
+            "Success-rate score per segment and acquirer",
+            labels=["segment", "acquirer"],
+        )
         for segment, by_acquirer in self._scores().items():
             for acquirer, value in by_acquirer.items():
                 score.add_metric([segment, acquirer], value)
         yield score
         name, version = self._policy()
-        policy = GaugeMetricFamily("routelab_router_policy_version",
-                                   "Routing policy version (1 at start, +1 per hot swap)",
-                                   labels=["policy"])
+        policy = GaugeMetricFamily(
+            "routelab_router_policy_version",
+            "Routing policy version (1 at start, +1 per hot swap)",
+            labels=["policy"],
+        )
         policy.add_metric([name], float(version))
         yield policy
 
@@ -57,39 +83,70 @@ class RouterMetrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self._payments = Counter("routelab_router_payments", "Payments by final outcome",
-                                 ["outcome", "acquirer"], registry=r)
-        self._attempts = Counter("routelab_router_attempts", "Authorisation attempts",
-                                 ["acquirer", "class"], registry=r)
-        self._voids = Counter("routelab_router_voids", "Voids after uncertain attempts",
-                              ["acquirer", "result"], registry=r)
-        self._payment_latency = Histogram("routelab_router_payment_latency_seconds",
-                                          "End-to-end payment latency", ["outcome"],
-                                          buckets=LATENCY_BUCKETS, registry=r)
-        self._attempt_latency = Histogram("routelab_router_attempt_latency_seconds",
-                                          "Attempt latency per acquirer", ["acquirer"],
-                                          buckets=LATENCY_BUCKETS, registry=r)
-        self.in_flight = Gauge("routelab_router_payments_in_flight",
-                               "Payments being routed now", registry=r)
-        self.unresolved = Gauge("routelab_router_unresolved_attempts",
-                                "Attempts awaiting a late void check", registry=r)
-        self.rejected = Counter("routelab_router_rejected_requests",
-                                "Requests refused before routing", ["reason"], registry=r)
-        self.replays = Counter("routelab_router_idempotent_replays",
-                               "Answers served from the idempotency store", registry=r)
+        self._payments = Counter(
+            "routelab_router_payments",
+            "Payments by final outcome",
+            ["outcome", "acquirer"],
+            registry=r,
+        )
+        self._attempts = Counter(
+            "routelab_router_attempts", "Authorisation attempts", ["acquirer", "class"], registry=r
+        )
+        self._voids = Counter(
+            "routelab_router_voids",
+            "Voids after uncertain attempts",
+            ["acquirer", "result"],
+            registry=r,
+        )
+        self._payment_latency = Histogram(
+            "routelab_router_payment_latency_seconds",
+            "End-to-end payment latency",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._attempt_latency = Histogram(
+            "routelab_router_attempt_latency_seconds",
+            "Attempt latency per acquirer",
+            ["acquirer"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "routelab_router_payments_in_flight", "Payments being routed now", registry=r
+        )
+        self.unresolved = Gauge(
+            "routelab_router_unresolved_attempts", "Attempts awaiting a late void check", registry=r
+        )
+        self.rejected = Counter(
+            "routelab_router_rejected_requests",
+            "Requests refused before routing",
+            ["reason"],
+            registry=r,
+        )
+        self.replays = Counter(
+            "routelab_router_idempotent_replays",
+            "Answers served from the idempotency store",
+            registry=r,
+        )
         self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
         self._attempt_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
-    def watch_engine(self, scores: Callable[[], dict[str, dict[str, float]]],
-                     policy: Callable[[], tuple[str, int]]) -> None:
+    def watch_engine(
+        self,
+        scores: Callable[[], dict[str, dict[str, float]]],
+        policy: Callable[[], tuple[str, int]],
+    ) -> None:
         self.registry.register(_EngineCollector(scores, policy))
 
     def payment(self, outcome: str, acquirer: str | None, latency_s: float) -> None:
         key = (outcome, acquirer or "none")
         children = self._children.get(key)
         if children is None:
-            children = self._children[key] = (self._payments.labels(*key),
-                                              self._payment_latency.labels(outcome))
+            children = self._children[key] = (
+                self._payments.labels(*key),
+                self._payment_latency.labels(outcome),
+            )
         children[0].inc()
         children[1].observe(latency_s)
 
@@ -97,8 +154,10 @@ class RouterMetrics:
         key = (acquirer, outcome_class)
         children = self._attempt_children.get(key)
         if children is None:
-            children = self._attempt_children[key] = (self._attempts.labels(*key),
-                                                      self._attempt_latency.labels(acquirer))
+            children = self._attempt_children[key] = (
+                self._attempts.labels(*key),
+                self._attempt_latency.labels(acquirer),
+            )
         children[0].inc()
         children[1].observe(latency_s)
 

@@ -50,9 +50,21 @@ class PaymentRequest(_Strict):
         keys; a collision between two different requests is a 2^-128 event.
         """
         card = self.card
-        return blake2b(orjson.dumps((self.amount, self.currency, card.bin, card.last4,
-                                     card.network, card.type, card.issuer_country,
-                                     self.merchant_reference)), digest_size=16).digest()
+        return blake2b(
+            orjson.dumps(
+                (
+                    self.amount,
+                    self.currency,
+                    card.bin,
+                    card.last4,
+                    card.network,
+                    card.type,
+                    card.issuer_country,
+                    self.merchant_reference,
+                )
+            ),
+            digest_size=16,
+        ).digest()
 
     @field_validator("merchant_reference")
     @classmethod
@@ -80,13 +92,23 @@ class CardPayment:
     merchant_reference: str
 
     @classmethod
-    def from_request(cls, request: PaymentRequest, payment_id: str,
-                     merchant_country: str) -> CardPayment:
+    def from_request(
+        cls, request: PaymentRequest, payment_id: str, merchant_country: str
+    ) -> CardPayment:
         card = request.card
-        return cls(payment_id, request.amount, request.currency, card.network, card.type,
-                   card.issuer_country, card.bin, card.last4,
-                   card.issuer_country != merchant_country, merchant_country,
-                   request.merchant_reference or payment_id)
+        return cls(
+            payment_id,
+            request.amount,
+            request.currency,
+            card.network,
+            card.type,
+            card.issuer_country,
+            card.bin,
+            card.last4,
+            card.issuer_country != merchant_country,
+            merchant_country,
+            request.merchant_reference or payment_id,
+        )
 
 
 class RequestError(Exception):
@@ -99,8 +121,10 @@ class RequestError(Exception):
         self.problems = problems
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.error,
-                "problems": [{"field": f, "problem": p} for f, p in self.problems]}
+        return {
+            "error": self.error,
+            "problems": [{"field": f, "problem": p} for f, p in self.problems],
+        }
 
 
 def parse_payment(body: bytes) -> PaymentRequest:
@@ -117,11 +141,17 @@ def parse_payment(body: bytes) -> PaymentRequest:
 def check_idempotency_key(key: str | None) -> str:
     """The Idempotency-Key header, required: 1-255 visible ASCII characters."""
     if key is None:
-        raise RequestError(400, "missing_idempotency_key", [
-            ("Idempotency-Key", "header is required (a unique key per payment, reused on retry)")])
+        raise RequestError(
+            400,
+            "missing_idempotency_key",
+            [("Idempotency-Key", "header is required (a unique key per payment, reused on retry)")],
+        )
     if not _KEY_PATTERN.match(key):
-        raise RequestError(400, "invalid_idempotency_key", [
-            ("Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} visible ASCII characters")])
+        raise RequestError(
+            400,
+            "invalid_idempotency_key",
+            [("Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} visible ASCII characters")],
+        )
     return key
 
 
@@ -135,8 +165,10 @@ def _problem(error: Any) -> tuple[str, str]:
     field = ".".join(loc) or "body"
     if kind == "extra_forbidden":
         if field.startswith("card."):
-            return field, ("unknown card field: the router accepts only bin, last4, network, "
-                           "type and issuer_country, never a full card number")
+            return field, (
+                "unknown card field: the router accepts only bin, last4, network, "
+                "type and issuer_country, never a full card number"
+            )
         return field, "unknown field"
     if kind == "missing":
         return field, "required field is missing"

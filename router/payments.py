@@ -51,11 +51,19 @@ def engine_for(policy: RoutingPolicy, seed: int, version: int) -> RoutingEngine:
 class PaymentRouter:
     """Routes payments for one scenario with a hot-swappable policy."""
 
-    def __init__(self, scenario: Scenario, policy: RoutingPolicy,
-                 connectors: dict[str, Connector], *, metrics: RouterMetrics,
-                 book: PaymentBook, reversals: LateReversals, seed: int | None = None,
-                 void_timeout_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy: RoutingPolicy,
+        connectors: dict[str, Connector],
+        *,
+        metrics: RouterMetrics,
+        book: PaymentBook,
+        reversals: LateReversals,
+        seed: int | None = None,
+        void_timeout_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         missing = set(scenario.acquirer_names) - set(connectors)
         if missing:
             raise ValueError(f"no connector for acquirers {sorted(missing)}")
@@ -74,8 +82,9 @@ class PaymentRouter:
     def swap_policy(self, policy: RoutingPolicy) -> ActivePolicy:
         """Serve ``policy`` from now on; payments already in flight finish on the old one."""
         version = self.active.version + 1
-        self.active = ActivePolicy(policy, engine_for(policy, self.seed, version), version,
-                                   wall_clock())
+        self.active = ActivePolicy(
+            policy, engine_for(policy, self.seed, version), version, wall_clock()
+        )
         return self.active
 
     def scores(self) -> dict[str, dict[str, float]]:
@@ -84,8 +93,9 @@ class PaymentRouter:
     def policy_label(self) -> tuple[str, int]:
         return self.active.policy.name, self.active.version
 
-    async def route(self, request: PaymentRequest, payment_id: str,
-                    idempotency_key: str) -> PaymentRecord:
+    async def route(
+        self, request: PaymentRequest, payment_id: str, idempotency_key: str
+    ) -> PaymentRecord:
         """Route one payment to its end and record it; never raises for acquirer trouble."""
         clock = self._clock
         t0 = clock()
@@ -99,37 +109,63 @@ class PaymentRouter:
         self.metrics.in_flight.inc()
         try:
             while acquirer is not None:
-                answer = await self._attempt(engine, decision, payment, acquirer,
-                                             attempts=attempts, t0=t0)
+                answer = await self._attempt(
+                    engine, decision, payment, acquirer, attempts=attempts, t0=t0
+                )
                 if answer is None:
                     break  # the latency budget is spent
                 final = answer
                 if answer.approved:
                     break
                 now = clock()
-                nxt = engine.next_acquirer(decision, len(attempts), answer.info,
-                                           (now - t0) * 1000.0)
+                nxt = engine.next_acquirer(
+                    decision, len(attempts), answer.info, (now - t0) * 1000.0
+                )
                 if not answer.certain and not await self._made_safe(
-                        acquirer, payment_id, attempts[-1], cascading=nxt is not None):
+                    acquirer, payment_id, attempts[-1], cascading=nxt is not None
+                ):
                     break
                 acquirer = nxt
         finally:
             self.metrics.in_flight.dec()
         latency_s = clock() - t0
-        record = self._record(request, payment_id, idempotency_key, decision=decision,
-                              active=active, attempts=attempts, final=final,
-                              latency_s=latency_s)
+        record = self._record(
+            request,
+            payment_id,
+            idempotency_key,
+            decision=decision,
+            active=active,
+            attempts=attempts,
+            final=final,
+            latency_s=latency_s,
+        )
         self.book.add(record)
         self.metrics.payment(record.status, record.acquirer, latency_s)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("payment routed", extra={"fields": {
-                "payment_id": payment_id, "status": record.status, "acquirer": record.acquirer,
-                "attempts": len(attempts), "latency_ms": round(latency_s * 1000.0, 3)}})
+            log.debug(
+                "payment routed",
+                extra={
+                    "fields": {
+                        "payment_id": payment_id,
+                        "status": record.status,
+                        "acquirer": record.acquirer,
+                        "attempts": len(attempts),
+                        "latency_ms": round(latency_s * 1000.0, 3),
+                    }
+                },
+            )
         return record
 
-    async def _attempt(self, engine: RoutingEngine, decision: Decision, payment: CardPayment,
-                       acquirer: str, *, attempts: list[AttemptRecord],
-                       t0: float) -> AttemptAnswer | None:
+    async def _attempt(
+        self,
+        engine: RoutingEngine,
+        decision: Decision,
+        payment: CardPayment,
+        acquirer: str,
+        *,
+        attempts: list[AttemptRecord],
+        t0: float,
+    ) -> AttemptAnswer | None:
         clock = self._clock
         sent = clock()
         timeout_ms = engine.attempt_timeout_ms((sent - t0) * 1000.0)
@@ -142,13 +178,17 @@ class PaymentRouter:
         # feedback when the answer arrives, as in the simulator: the engine learns with delay
         engine.record(decision, acquirer, answer.info, latency_ms, now - self._start)
         outcome = answer.info.outcome.value
-        attempts.append(AttemptRecord(acquirer, key, answer.code, answer.raw_code, outcome,
-                                      latency_ms, answer.certain))
+        attempts.append(
+            AttemptRecord(
+                acquirer, key, answer.code, answer.raw_code, outcome, latency_ms, answer.certain
+            )
+        )
         self.metrics.attempt(acquirer, outcome, latency_ms / 1000.0)
         return answer
 
-    async def _made_safe(self, acquirer: str, payment_id: str, attempt: AttemptRecord,
-                         cascading: bool) -> bool:
+    async def _made_safe(
+        self, acquirer: str, payment_id: str, attempt: AttemptRecord, cascading: bool
+    ) -> bool:
         """Settle an uncertain attempt; True when the payment may go to another acquirer."""
         connector = self.connectors[acquirer]
         if not cascading:
@@ -160,15 +200,25 @@ class PaymentRouter:
         if result.safe_to_cascade:
             attempt.void = result.value
             return True
-        log.warning("void unconfirmed; stopping rather than risk a second authorisation",
-                    extra={"fields": {"payment_id": payment_id, "acquirer": acquirer,
-                                      "key": attempt.key}})
+        log.warning(
+            "void unconfirmed; stopping rather than risk a second authorisation",
+            extra={"fields": {"payment_id": payment_id, "acquirer": acquirer, "key": attempt.key}},
+        )
         self.reversals.follow(connector, payment_id, attempt)
         return False
 
-    def _record(self, request: PaymentRequest, payment_id: str, idempotency_key: str, *,
-                decision: Decision, active: ActivePolicy, attempts: list[AttemptRecord],
-                final: AttemptAnswer | None, latency_s: float) -> PaymentRecord:
+    def _record(
+        self,
+        request: PaymentRequest,
+        payment_id: str,
+        idempotency_key: str,
+        *,
+        decision: Decision,
+        active: ActivePolicy,
+        attempts: list[AttemptRecord],
+        final: AttemptAnswer | None,
+        latency_s: float,
+    ) -> PaymentRecord:
         if final is None:
             status, code, decline_class = "failed", TIMEOUT_CODE, CODES[TIMEOUT_CODE].outcome
         else:
@@ -182,21 +232,35 @@ class PaymentRouter:
                 status = "failed"
         acquirer = attempts[-1].acquirer if attempts else None
         # copied: orjson's output keeps a 4 KB buffer, and this is kept for every payment
-        response = bytes(memoryview(orjson.dumps({
-            "payment_id": payment_id,
-            "status": status,
-            "acquirer": acquirer,
-            "decline_class": None if status == "approved" else decline_class.value,
-            "code": code,
-            "rule": decision.rule,
-            "policy": active.policy.name,
-            "policy_version": active.version,
-            "latency_ms": round(latency_s * 1000.0, 3),
-            "attempts": [a.public() for a in attempts],
-        })))
+        response = bytes(
+            memoryview(
+                orjson.dumps(
+                    {
+                        "payment_id": payment_id,
+                        "status": status,
+                        "acquirer": acquirer,
+                        "decline_class": None if status == "approved" else decline_class.value,
+                        "code": code,
+                        "rule": decision.rule,
+                        "policy": active.policy.name,
+                        "policy_version": active.version,
+                        "latency_ms": round(latency_s * 1000.0, 3),
+                        "attempts": [a.public() for a in attempts],
+                    }
+                )
+            )
+        )
         return PaymentRecord(
-            payment_id, idempotency_key, status, acquirer,
+            payment_id,
+            idempotency_key,
+            status,
+            acquirer,
             attempts[-1].key if status == "approved" else None,
-            request.amount, request.currency, request.merchant_reference, active.version,
-            wall_clock(), response, attempts)
-
+            request.amount,
+            request.currency,
+            request.merchant_reference,
+            active.version,
+            wall_clock(),
+            response,
+            attempts,
+        )

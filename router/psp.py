@@ -83,18 +83,20 @@ class PspConnector(Connector):
     dialect: ClassVar[str] = "psp"
 
     def encode_authorisation(self, payment: CardPayment, key: str) -> tuple[str, bytes, Headers]:
-        body = orjson.dumps({
-            "reference": payment.merchant_reference,
-            "amount": {"value": payment.amount, "currency": payment.currency},
-            "paymentMethod": {
-                "brand": payment.network,
-                "bin": payment.bin,
-                "last4": payment.last4,
-                "fundingSource": payment.card_type,
-                "issuerCountry": payment.issuer_country,
-            },
-            "merchantCountry": payment.merchant_country,
-        })
+        body = orjson.dumps(
+            {
+                "reference": payment.merchant_reference,
+                "amount": {"value": payment.amount, "currency": payment.currency},
+                "paymentMethod": {
+                    "brand": payment.network,
+                    "bin": payment.bin,
+                    "last4": payment.last4,
+                    "fundingSource": payment.card_type,
+                    "issuerCountry": payment.issuer_country,
+                },
+                "merchantCountry": payment.merchant_country,
+            }
+        )
         return "/psp/payments", body, {"Idempotency-Key": key}
 
     def decode_authorisation(self, body: bytes, key: str) -> AttemptAnswer:
@@ -116,8 +118,13 @@ class PspConnector(Connector):
             return iso_answer(code, raw_code, reference)
         if result == "Error":
             # an error the table does not know is still the PSP's own failure
-            return AttemptAnswer(raw_code, technical_failure(raw_code, "unmapped PSP error"),
-                                 raw_code, True, reference)
+            return AttemptAnswer(
+                raw_code,
+                technical_failure(raw_code, "unmapped PSP error"),
+                raw_code,
+                True,
+                reference,
+            )
         return iso_answer(f"PSP_{reason or 'UNKNOWN'}", raw_code, reference)
 
     def encode_void(self, key: str) -> tuple[str, bytes]:

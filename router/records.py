@@ -32,9 +32,13 @@ class AttemptRecord:
 
     def public(self) -> dict[str, Any]:
         """The attempt as the payment API shows it."""
-        out: dict[str, Any] = {"acquirer": self.acquirer, "code": self.code,
-                               "class": self.outcome, "latency_ms": round(self.latency_ms, 3),
-                               "key": self.key}
+        out: dict[str, Any] = {
+            "acquirer": self.acquirer,
+            "code": self.code,
+            "class": self.outcome,
+            "latency_ms": round(self.latency_ms, 3),
+            "key": self.key,
+        }
         if self.raw_code != self.code:
             out["raw_code"] = self.raw_code
         if self.void is not None:
@@ -118,12 +122,14 @@ class PaymentBook:
 
     def export(self, offset: int = 0, limit: int | None = None) -> bytes:
         """The reconciliation view as JSON bytes (``GET /admin/payments``)."""
-        return orjson.dumps({
-            "payments": [r.reconciliation_view() for r in self.page(offset, limit)],
-            "total": len(self._records),
-            "evicted": self.evicted,
-            "offset": offset,
-        })
+        return orjson.dumps(
+            {
+                "payments": [r.reconciliation_view() for r in self.page(offset, limit)],
+                "total": len(self._records),
+                "evicted": self.evicted,
+                "offset": offset,
+            }
+        )
 
 
 def wall_clock() -> float:

@@ -44,7 +44,8 @@ async def settle(connector: Connector, key: str, timeout_s: float) -> Settlement
         return Settlement.NOTHING_APPROVED
     # approved although the void reversed nothing: the approval landed in between
     if status is AttemptStatus.APPROVED and (
-            await connector.void(key, timeout_s) is VoidResult.VOIDED):
+        await connector.void(key, timeout_s) is VoidResult.VOIDED
+    ):
         return Settlement.VOIDED
     return Settlement.UNCONFIRMED
 
@@ -52,9 +53,14 @@ async def settle(connector: Connector, key: str, timeout_s: float) -> Settlement
 class LateReversals:
     """Background follow-up of attempts whose outcome could not be confirmed in time."""
 
-    def __init__(self, metrics: RouterMetrics, horizon_s: float = 120.0,
-                 first_delay_s: float = 0.5, max_delay_s: float = 8.0,
-                 timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        metrics: RouterMetrics,
+        horizon_s: float = 120.0,
+        first_delay_s: float = 0.5,
+        max_delay_s: float = 8.0,
+        timeout_s: float = 2.0,
+    ) -> None:
         self.metrics = metrics
         self.horizon_s = horizon_s
         self.first_delay_s = first_delay_s
@@ -66,13 +72,19 @@ class LateReversals:
     def pending(self) -> int:
         return len(self._tasks)
 
-    def follow(self, connector: Connector, payment_id: str, attempt: AttemptRecord,
-               delay_s: float | None = None) -> None:
+    def follow(
+        self,
+        connector: Connector,
+        payment_id: str,
+        attempt: AttemptRecord,
+        delay_s: float | None = None,
+    ) -> None:
         """Keep settling ``attempt`` until it is resolved or the horizon passes."""
         attempt.void = Settlement.UNCONFIRMED.value
         first = self.first_delay_s if delay_s is None else delay_s
         task = asyncio.get_running_loop().create_task(
-            self._follow(connector, payment_id, attempt, first))
+            self._follow(connector, payment_id, attempt, first)
+        )
         self._tasks.add(task)
         self.metrics.unresolved.set(len(self._tasks))
         task.add_done_callback(self._done)
@@ -83,8 +95,9 @@ class LateReversals:
         if not task.cancelled() and task.exception() is not None:
             log.error("late reversal failed", exc_info=task.exception())
 
-    async def _follow(self, connector: Connector, payment_id: str, attempt: AttemptRecord,
-                      delay_s: float) -> None:
+    async def _follow(
+        self, connector: Connector, payment_id: str, attempt: AttemptRecord, delay_s: float
+    ) -> None:
         deadline = time.monotonic() + self.horizon_s
         while True:
             await asyncio.sleep(delay_s)
@@ -92,16 +105,30 @@ class LateReversals:
             if result.safe_to_cascade:
                 attempt.void = f"late_{result.value}"
                 self.metrics.void(connector.acquirer, attempt.void)
-                log.info("uncertain attempt settled", extra={"fields": {
-                    "payment_id": payment_id, "acquirer": connector.acquirer,
-                    "key": attempt.key, "result": attempt.void}})
+                log.info(
+                    "uncertain attempt settled",
+                    extra={
+                        "fields": {
+                            "payment_id": payment_id,
+                            "acquirer": connector.acquirer,
+                            "key": attempt.key,
+                            "result": attempt.void,
+                        }
+                    },
+                )
                 return
             if time.monotonic() >= deadline:
                 self.metrics.void(connector.acquirer, "abandoned")
-                log.warning("uncertain attempt still unresolved; reconcile against the "
-                            "acquirer's ledger", extra={"fields": {
-                                "payment_id": payment_id, "acquirer": connector.acquirer,
-                                "key": attempt.key}})
+                log.warning(
+                    "uncertain attempt still unresolved; reconcile against the acquirer's ledger",
+                    extra={
+                        "fields": {
+                            "payment_id": payment_id,
+                            "acquirer": connector.acquirer,
+                            "key": attempt.key,
+                        }
+                    },
+                )
                 return
             delay_s = min(max(delay_s * 2.0, self.first_delay_s), self.max_delay_s)
 
@@ -114,5 +141,6 @@ class LateReversals:
             task.cancel()
         if left:
             await asyncio.gather(*left, return_exceptions=True)
-            log.warning("shutting down with unresolved attempts", extra={"fields": {
-                "count": len(left)}})
+            log.warning(
+                "shutting down with unresolved attempts", extra={"fields": {"count": len(left)}}
+            )

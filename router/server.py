@@ -28,46 +28,86 @@ DEFAULT_ACQUIRERS_URL = "http://127.0.0.1:9100"
 EXIT_BAD_INPUT = 2
 
 
-def run_router(scenario: Scenario, host: str, port: int, *, admin_token: str,
-               settings: RouterSettings, log_level: str = "info") -> None:
+def run_router(
+    scenario: Scenario,
+    host: str,
+    port: int,
+    *,
+    admin_token: str,
+    settings: RouterSettings,
+    log_level: str = "info",
+) -> None:
     """Serve the routing service for a scenario until SIGTERM or Ctrl-C."""
     configure_logging(log_level)
     app = create_app(scenario, admin_token, settings=settings)
     # payments in flight may need a whole budget, plus a void, to finish cleanly
     budget_s = scenario.policy(settings.policy).retry.budget_ms / 1000.0
-    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
-                            lifespan="on", access_log=False, log_config=None,
-                            backlog=4096, timeout_keep_alive=30,
-                            timeout_graceful_shutdown=int(budget_s + 2 * settings.void_timeout_s
-                                                          + 5))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        backlog=4096,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=int(budget_s + 2 * settings.void_timeout_s + 5),
+    )
     uvicorn.Server(config).run()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m router",
-        description="Route card payments to acquirers with a scenario's routing policy.")
-    parser.add_argument("--scenario", required=True,
-                        help="scenario file, or the name of a bundled scenario (baseline)")
+        description="Route card payments to acquirers with a scenario's routing policy.",
+    )
+    parser.add_argument(
+        "--scenario",
+        required=True,
+        help="scenario file, or the name of a bundled scenario (baseline)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port to bind (default {DEFAULT_PORT})")
-    parser.add_argument("--acquirers-url", default=DEFAULT_ACQUIRERS_URL,
-                        help=f"base URL of the acquirer APIs (default {DEFAULT_ACQUIRERS_URL})")
-    parser.add_argument("--admin-token", default=None,
-                        help=f"bearer token for /admin (default: ${TOKEN_ENV})")
-    parser.add_argument("--policy", default=None,
-                        help="routing policy to start with (default: the scenario's first)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed of the routing randomness (default: the scenario's)")
-    parser.add_argument("--connections", type=int, default=None,
-                        help="connection pool size towards the acquirers (default: Little's "
-                             "law on the scenario's peak rate and attempt timeout)")
-    parser.add_argument("--max-payments", type=int, default=1_000_000,
-                        help="payments kept for look-ups, idempotency and reconciliation "
-                             "(about 1.4 KB each; the oldest go first)")
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--acquirers-url",
+        default=DEFAULT_ACQUIRERS_URL,
+        help=f"base URL of the acquirer APIs (default {DEFAULT_ACQUIRERS_URL})",
+    )
+    parser.add_argument(
+        "--admin-token", default=None, help=f"bearer token for /admin (default: ${TOKEN_ENV})"
+    )
+    parser.add_argument(
+        "--policy",
+        default=None,
+        help="routing policy to start with (default: the scenario's first)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the routing randomness (default: the scenario's)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=None,
+        help="connection pool size towards the acquirers (default: Little's "
+        "law on the scenario's peak rate and attempt timeout)",
+    )
+    parser.add_argument(
+        "--max-payments",
+        type=int,
+        default=1_000_000,
+        help="payments kept for look-ups, idempotency and reconciliation "
+        "(about 1.4 KB each; the oldest go first)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     args = parser.parse_args(argv)
     if args.connections is not None and args.connections < 1:
         parser.error("--connections must be at least 1")
@@ -91,9 +131,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not token:
         token = secrets.token_urlsafe(18)
         print(f"router: admin token {token}", file=sys.stderr)
-    settings = RouterSettings(acquirers_url=args.acquirers_url, policy=args.policy,
-                              seed=args.seed, connections=args.connections,
-                              max_payments=args.max_payments)
-    run_router(scenario, args.host, args.port, admin_token=token, settings=settings,
-               log_level=args.log_level)
+    settings = RouterSettings(
+        acquirers_url=args.acquirers_url,
+        policy=args.policy,
+        seed=args.seed,
+        connections=args.connections,
+        max_payments=args.max_payments,
+    )
+    run_router(
+        scenario,
+        args.host,
+        args.port,
+        admin_token=token,
+        settings=settings,
+        log_level=args.log_level,
+    )
     return 0

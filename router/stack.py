@@ -120,21 +120,31 @@ class Stack:
     def __enter__(self) -> Stack:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
-def _spawn(name: str, args: list[str], env: dict[str, str], url: str,
-           log_dir: Path | None) -> Service:
+def _spawn(
+    name: str, args: list[str], env: dict[str, str], url: str, log_dir: Path | None
+) -> Service:
     log_path = log_file = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
         log_file = log_path.open("wb")
-    process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                               stderr=subprocess.STDOUT if log_file else None,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        args,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT if log_file else None,
+        start_new_session=True,
+    )
     return Service(name, url, process, log_path, log_file)
 
 
@@ -145,22 +155,36 @@ def wait_healthy(service: Service, timeout_s: float) -> None:
         code = service.process.poll()
         if code is not None:
             tail = service.log_tail()
-            raise StackError(f"{service.name} exited with code {code} while starting"
-                             + (f":\n{tail}" if tail else ""))
-        with (contextlib.suppress(urllib.error.URLError, OSError),
-              urllib.request.urlopen(service.url + "/healthz", timeout=1.0) as response):
+            raise StackError(
+                f"{service.name} exited with code {code} while starting"
+                + (f":\n{tail}" if tail else "")
+            )
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(service.url + "/healthz", timeout=1.0) as response,
+        ):
             if response.status == 200:
                 return
         if time.monotonic() >= deadline:
-            raise StackError(f"{service.name} did not answer {service.url}/healthz within "
-                             f"{timeout_s:g} s")
+            raise StackError(
+                f"{service.name} did not answer {service.url}/healthz within {timeout_s:g} s"
+            )
         time.sleep(0.05)
 
 
-def start_stack(scenario: str | Path, *, router_port: int = 0, acquirer_port: int = 0,
-                policy: str | None = None, time_scale: float = 1.0, host: str = LOOPBACK,
-                admin_token: str | None = None, log_dir: Path | None = None,
-                router_args: Sequence[str] = (), startup_timeout_s: float = 30.0) -> Stack:
+def start_stack(
+    scenario: str | Path,
+    *,
+    router_port: int = 0,
+    acquirer_port: int = 0,
+    policy: str | None = None,
+    time_scale: float = 1.0,
+    host: str = LOOPBACK,
+    admin_token: str | None = None,
+    log_dir: Path | None = None,
+    router_args: Sequence[str] = (),
+    startup_timeout_s: float = 30.0,
+) -> Stack:
     """Start the mock acquirers, then the router, each as a process, and wait until healthy.
 
     Port 0 picks a free port. The admin token (generated unless given) is shared by
@@ -170,16 +194,43 @@ def start_stack(scenario: str | Path, *, router_port: int = 0, acquirer_port: in
     env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
     acquirer_port = acquirer_port or free_port(host)
     acquirers_url = f"http://{host}:{acquirer_port}"
-    acquirers = _spawn("acquirers", [
-        sys.executable, "-m", "mock_acquirers", "--scenario", str(scenario), "--host", host,
-        "--port", str(acquirer_port), "--time-scale", repr(time_scale)], env, acquirers_url,
-        log_dir)
+    acquirers = _spawn(
+        "acquirers",
+        [
+            sys.executable,
+            "-m",
+            "mock_acquirers",
+            "--scenario",
+            str(scenario),
+            "--host",
+            host,
+            "--port",
+            str(acquirer_port),
+            "--time-scale",
+            repr(time_scale),
+        ],
+        env,
+        acquirers_url,
+        log_dir,
+    )
     stack = Stack(token, acquirers)
     try:
         wait_healthy(acquirers, startup_timeout_s)
         router_port = router_port or free_port(host)
-        args = [sys.executable, "-m", "router", "--scenario", str(scenario), "--host", host,
-                "--port", str(router_port), "--acquirers-url", acquirers_url, *router_args]
+        args = [
+            sys.executable,
+            "-m",
+            "router",
+            "--scenario",
+            str(scenario),
+            "--host",
+            host,
+            "--port",
+            str(router_port),
+            "--acquirers-url",
+            acquirers_url,
+            *router_args,
+        ]
         if policy is not None:
             args += ["--policy", policy]
         stack.router = _spawn("router", args, env, f"http://{host}:{router_port}", log_dir)

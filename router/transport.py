@@ -50,8 +50,9 @@ def timed_out(detail: str = "") -> TransportError:
 class AcquirerTransport(Protocol):
     """How connectors reach acquirers: ``path`` is relative to the acquirers' base URL."""
 
-    async def post(self, path: str, body: bytes, headers: Headers,
-                   timeout_s: float) -> TransportResponse: ...
+    async def post(
+        self, path: str, body: bytes, headers: Headers, timeout_s: float
+    ) -> TransportResponse: ...
 
     async def get(self, path: str, timeout_s: float) -> TransportResponse: ...
 
@@ -60,8 +61,7 @@ class AcquirerTransport(Protocol):
     async def close(self) -> None: ...
 
 
-def pool_size(rate_per_s: float, latency_ms: float, headroom: float = 2.0,
-              floor: int = 16) -> int:
+def pool_size(rate_per_s: float, latency_ms: float, headroom: float = 2.0, floor: int = 16) -> int:
     """Connections to keep for a load by Little's law (concurrency ≈ rate × latency)."""
     return max(floor, round(rate_per_s * latency_ms / 1000.0 * headroom))
 
@@ -76,34 +76,42 @@ class AiohttpTransport:
 
     async def start(self) -> None:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=0,
-                                             ttl_dns_cache=None, enable_cleanup_closed=False)
+            connector = aiohttp.TCPConnector(
+                limit=self.connections,
+                limit_per_host=0,
+                ttl_dns_cache=None,
+                enable_cleanup_closed=False,
+            )
             # one session for the service's life: per-request sessions would re-handshake
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                                  skip_auto_headers=("User-Agent",))
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            )
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def post(self, path: str, body: bytes, headers: Headers,
-                   timeout_s: float) -> TransportResponse:
+    async def post(
+        self, path: str, body: bytes, headers: Headers, timeout_s: float
+    ) -> TransportResponse:
         return await self._request("POST", path, body, headers, timeout_s)
 
     async def get(self, path: str, timeout_s: float) -> TransportResponse:
         return await self._request("GET", path, None, None, timeout_s)
 
-    async def _request(self, method: str, path: str, body: bytes | None, headers: Headers | None,
-                       timeout_s: float) -> TransportResponse:
+    async def _request(
+        self, method: str, path: str, body: bytes | None, headers: Headers | None, timeout_s: float
+    ) -> TransportResponse:
         session = self._session
         if session is None:
             raise RuntimeError("AiohttpTransport.start() was not awaited")
         send_headers = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
         try:
             async with asyncio.timeout(timeout_s):
-                async with session.request(method, self.base_url + path, data=body,
-                                           headers=send_headers) as response:
+                async with session.request(
+                    method, self.base_url + path, data=body, headers=send_headers
+                ) as response:
                     data = await response.read()
                     # aiohttp's headers are already a case-insensitive mapping
                     return TransportResponse(response.status, response.headers, data)
@@ -136,8 +144,9 @@ class AsgiTransport:
         # requests the router gave up on keep running, as they would on a real server
         self._abandoned: set[asyncio.Task[TransportResponse]] = set()
 
-    async def post(self, path: str, body: bytes, headers: Headers,
-                   timeout_s: float) -> TransportResponse:
+    async def post(
+        self, path: str, body: bytes, headers: Headers, timeout_s: float
+    ) -> TransportResponse:
         return await self._request("POST", path, body, {**JSON_HEADERS, **headers}, timeout_s)
 
     async def get(self, path: str, timeout_s: float) -> TransportResponse:
@@ -152,8 +161,9 @@ class AsgiTransport:
         if self._abandoned:
             await asyncio.gather(*self._abandoned, return_exceptions=True)
 
-    async def _request(self, method: str, path: str, body: bytes, headers: Headers,
-                       timeout_s: float) -> TransportResponse:
+    async def _request(
+        self, method: str, path: str, body: bytes, headers: Headers, timeout_s: float
+    ) -> TransportResponse:
         task = asyncio.create_task(self._call(method, path, body, headers))
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout_s)
@@ -167,17 +177,26 @@ class AsgiTransport:
         if not task.cancelled():
             task.exception()  # retrieved, so asyncio does not log it as never awaited
 
-    async def _call(self, method: str, target: str, body: bytes,
-                    headers: Headers) -> TransportResponse:
+    async def _call(
+        self, method: str, target: str, body: bytes, headers: Headers
+    ) -> TransportResponse:
         path, _, query = (self.root_path + target).partition("?")
         raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         raw_headers.append((b"content-length", str(len(body)).encode()))
         raw_headers.append((b"host", b"acquirers.test"))
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-            "query_string": query.encode(), "root_path": "", "headers": raw_headers,
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": raw_headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
         }
         request_sent = False
         status: int | None = None

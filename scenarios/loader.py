@@ -21,8 +21,10 @@ class ScenarioError(Exception):
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
         self.source = source
         self.problems = problems
-        lines = [f"{source}: {path}: {problem}" if path else f"{source}: {problem}"
-                 for path, problem in problems[:MAX_LISTED_PROBLEMS]]
+        lines = [
+            f"{source}: {path}: {problem}" if path else f"{source}: {problem}"
+            for path, problem in problems[:MAX_LISTED_PROBLEMS]
+        ]
         if len(problems) > MAX_LISTED_PROBLEMS:
             lines.append(f"{source}: ... and {len(problems) - MAX_LISTED_PROBLEMS} more problems")
         super().__init__("\n".join(lines))

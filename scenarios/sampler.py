@@ -191,12 +191,13 @@ class PaymentSampler:
         so changing the amount model never shifts the other draws (common random numbers)."""
         model = self._amount
         if isinstance(model, LognormalAmount):
-            z = ndtri(np.clip(u, 1e-12, 1.0 - 1e-12))
-            return np.clip(np.rint(model.median * np.exp(model.sigma * z)), 1, model.max).astype(
-                np.int64)
+            z = np.asarray(ndtri(np.clip(u, 1e-12, 1.0 - 1e-12)), dtype=float)
+            raw = np.rint(model.median * np.exp(model.sigma * z))
+            return np.asarray(np.clip(raw, 1, model.max), dtype=np.int64)
         if isinstance(model, UniformAmount):
             span = model.max - model.min + 1
-            return model.min + np.minimum(np.floor(u * span), span - 1).astype(np.int64)
+            offsets = np.minimum(np.floor(u * span), span - 1)
+            return np.asarray(model.min + offsets, dtype=np.int64)
         if isinstance(model, FixedAmount):
             return np.full(u.size, model.value, dtype=np.int64)
         raise TypeError(f"unknown amount model {model!r}")

@@ -281,9 +281,7 @@ class FixedAmount(StrictModel):
     value: Annotated[int, Field(gt=0)]
 
 
-AmountModel = Annotated[
-    LognormalAmount | UniformAmount | FixedAmount, Field(discriminator="dist")
-]
+AmountModel = Annotated[LognormalAmount | UniformAmount | FixedAmount, Field(discriminator="dist")]
 
 Weights = dict[str, Annotated[float, Field(ge=0.0)]]
 
@@ -508,9 +506,12 @@ def cross_check(scenario: Scenario) -> Iterator[tuple[str, str]]:
     known = set(names)
     known_text = ", ".join(names)
     if scenario.warmup_s >= scenario.traffic.duration_s:
-        yield "warmup_s", (
-            f"warm-up ({scenario.warmup_s:g} s) must be shorter than traffic.duration_s "
-            f"({scenario.traffic.duration_s:g} s)"
+        yield (
+            "warmup_s",
+            (
+                f"warm-up ({scenario.warmup_s:g} s) must be shorter than traffic.duration_s "
+                f"({scenario.traffic.duration_s:g} s)"
+            ),
         )
     policy_names: set[str] = set()
     for p, policy in enumerate(scenario.policies):

@@ -34,11 +34,28 @@ AcquirerDraws = tuple[list[float], list[float], list[float]]
 class Flight:
     """A payment in flight: what the router knows and which draws are its own."""
 
-    __slots__ = ("attempts", "counted", "decision", "draws", "first", "i", "issuer_code",
-                 "payment", "t0")
+    __slots__ = (
+        "attempts",
+        "counted",
+        "decision",
+        "draws",
+        "first",
+        "i",
+        "issuer_code",
+        "payment",
+        "t0",
+    )
 
-    def __init__(self, payment: Payment, decision: Decision, issuer_code: str | None, i: int,
-                 draws: list[AcquirerDraws], t0: float, counted: bool) -> None:
+    def __init__(
+        self,
+        payment: Payment,
+        decision: Decision,
+        issuer_code: str | None,
+        i: int,
+        draws: list[AcquirerDraws],
+        t0: float,
+        counted: bool,
+    ) -> None:
         self.payment = payment
         self.decision = decision
         self.issuer_code = issuer_code
@@ -53,9 +70,14 @@ class Flight:
 class Replication:
     """Builds and runs one replication; ``run()`` returns its :class:`Tally`."""
 
-    def __init__(self, scenario: Scenario, policy: RoutingPolicy, seed: np.random.SeedSequence,
-                 progress: Callable[[float], None] | None = None, progress_steps: int = 50
-                 ) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy: RoutingPolicy,
+        seed: np.random.SeedSequence,
+        progress: Callable[[float], None] | None = None,
+        progress_steps: int = 50,
+    ) -> None:
         self.scenario = scenario
         self.env = simpy.Environment()
         names = scenario.acquirer_names
@@ -64,8 +86,9 @@ class Replication:
         self.behaviours = [AcquirerBehaviour(a) for a in scenario.acquirers]
         self.queues = [CapacityQueue(a.capacity, scenario.warmup_s) for a in scenario.acquirers]
         self.issuer = IssuerModel(scenario.traffic.issuer_declines)
-        self.sampler = PaymentSampler(scenario.traffic, scenario.merchant.country,
-                                      self.streams.payments)
+        self.sampler = PaymentSampler(
+            scenario.traffic, scenario.merchant.country, self.streams.payments
+        )
         self.engine = RoutingEngine(policy, self.streams.routing)
         self.tally = Tally(names, scenario.traffic.duration_s, scenario.bucket_s)
         self._progress = progress
@@ -102,8 +125,9 @@ class Replication:
         feedback = self._feedback
         apply_feedback = self._apply_feedback
         decide = self.engine.decide
-        for times in arrival_times(scenario.traffic.arrival, scenario.traffic.duration_s,
-                                   self.streams.arrivals, BATCH):
+        for times in arrival_times(
+            scenario.traffic.arrival, scenario.traffic.duration_s, self.streams.arrivals, BATCH
+        ):
             n = len(times)
             payments = self.sampler.draw(n)
             issuer_u = issuer_rng.random(n).tolist()
@@ -120,8 +144,15 @@ class Replication:
                 if feedback and feedback[0][0] <= t:
                     apply_feedback(t)
                 decision = decide(payment, t)
-                flight = Flight(payment, decision, self.issuer.decline_code(payment, issuer_u[i]),
-                                i, draws, t, t >= warmup)
+                flight = Flight(
+                    payment,
+                    decision,
+                    self.issuer.decline_code(payment, issuer_u[i]),
+                    i,
+                    draws,
+                    t,
+                    t >= warmup,
+                )
                 self._send(flight, decision.acquirers[0])
 
     def _send(self, flight: Flight, acquirer: str) -> None:
@@ -139,8 +170,9 @@ class Replication:
         faults, approvals, latencies = flight.draws[a]
         i = flight.i
         behaviour = self.behaviours[a]
-        outcome = behaviour.attempt(flight.payment, now, flight.issuer_code,
-                                    faults[i], approvals[i], latencies[i])
+        outcome = behaviour.attempt(
+            flight.payment, now, flight.issuer_code, faults[i], approvals[i], latencies[i]
+        )
         service_s = outcome.service_ms / 1000.0
         answer_in = self.queues[a].admit(now, service_s) - now + service_s
         engine = self.engine
@@ -159,8 +191,10 @@ class Replication:
         approved = not timed_out and outcome.code == APPROVED
         if self._learns:
             self._seq += 1
-            heappush(self._feedback, (answer_at, self._seq, flight.decision, acquirer, info,
-                                      answer_in * 1000.0))
+            heappush(
+                self._feedback,
+                (answer_at, self._seq, flight.decision, acquirer, info, answer_in * 1000.0),
+            )
         if flight.counted:
             tally = self.tally
             tally.attempt(a, now, approved, behaviour.fee(flight.payment, approved))
@@ -179,7 +213,8 @@ class Replication:
             # unknown outcome: void (and confirm) before trying elsewhere
             wait = answer_in + behaviour.median_ms / 1000.0
             Timeout(self.env, wait).callbacks.append(
-                lambda _: self._cascade_after_void(flight, nxt, code, info))
+                lambda _: self._cascade_after_void(flight, nxt, code, info)
+            )
         else:
             Timeout(self.env, answer_in).callbacks.append(lambda _: self._send(flight, nxt))
 
@@ -191,17 +226,24 @@ class Replication:
             answer_at, _, decision, acquirer, info, latency_ms = heappop(feedback)
             record(decision, acquirer, info, latency_ms, answer_at)
 
-    def _cascade_after_void(self, flight: Flight, acquirer: str, code: str, info: CodeInfo
-                            ) -> None:
+    def _cascade_after_void(self, flight: Flight, acquirer: str, code: str, info: CodeInfo) -> None:
         elapsed_ms = (self.env.now - flight.t0) * 1000.0
         if self.engine.attempt_timeout_ms(elapsed_ms) <= 0.0:
             self._finish(flight, False, code, info, self.env.now)  # the void used the budget
         else:
             self._send(flight, acquirer)
 
-    def _finish(self, flight: Flight, approved: bool, code: str, info: CodeInfo,
-                answer_at: float) -> None:
+    def _finish(
+        self, flight: Flight, approved: bool, code: str, info: CodeInfo, answer_at: float
+    ) -> None:
         if flight.counted:
-            self.tally.payment(flight.t0, flight.first, flight.attempts, approved, code,
-                               info.outcome, (answer_at - flight.t0) * 1000.0,
-                               flight.payment.amount)
+            self.tally.payment(
+                flight.t0,
+                flight.first,
+                flight.attempts,
+                approved,
+                code,
+                info.outcome,
+                (answer_at - flight.t0) * 1000.0,
+                flight.payment.amount,
+            )

@@ -42,9 +42,14 @@ class SimulationResult:
         return write_run(out_dir, self.summary, self.timeseries, self.histogram)
 
 
-def simulate(scenario: Scenario, policy: str | None = None, *, seed: int | None = None,
-             replications: int | None = None, progress: Progress | None = None
-             ) -> SimulationResult:
+def simulate(
+    scenario: Scenario,
+    policy: str | None = None,
+    *,
+    seed: int | None = None,
+    replications: int | None = None,
+    progress: Progress | None = None,
+) -> SimulationResult:
     """Run ``replications`` independent replications and pool them.
 
     Replication ``r`` of every policy uses the same seed, so policies run with the same
@@ -95,8 +100,14 @@ def _figures(r: int, t: Tally) -> ReplicationFigures:
     )
 
 
-def summarise(scenario: Scenario, policy: str, seed: int, tallies: list[Tally],
-              wall_seconds: float, payments_per_second: float) -> RunSummary:
+def summarise(
+    scenario: Scenario,
+    policy: str,
+    seed: int,
+    tallies: list[Tally],
+    wall_seconds: float,
+    payments_per_second: float,
+) -> RunSummary:
     """Pool replication tallies into one :class:`RunSummary` with 95 % CIs."""
     names = scenario.acquirer_names
     payments = sum(t.payments for t in tallies)
@@ -105,8 +116,9 @@ def summarise(scenario: Scenario, policy: str, seed: int, tallies: list[Tally],
     cost = sum(t.cost for t in tallies)
     approved_amount = sum(t.approved_amount for t in tallies)
     auth = rate_interval([t.approved for t in tallies], [t.payments for t in tallies])
-    first = rate_interval([t.first_attempt_approved for t in tallies],
-                          [t.payments for t in tallies])
+    first = rate_interval(
+        [t.first_attempt_approved for t in tallies], [t.payments for t in tallies]
+    )
     histogram = LatencyHistogram()
     declines: Counter[str] = Counter()
     classes: Counter[str] = Counter()
@@ -134,20 +146,32 @@ def summarise(scenario: Scenario, policy: str, seed: int, tallies: list[Tally],
         first_attempt_auth_rate_ci95=(round(first.low, 6), round(first.high, 6)),
         attempts_per_payment=round(_ratio(attempts, payments), 6),
         latency_ms=LatencySummary(**histogram.percentiles()),
-        acquirer_share={n: round(_ratio(first_attempts[a], payments), 6)
-                        for a, n in enumerate(names)},
-        acquirer_auth_rate={n: round(_ratio(by_acq_approved[a], by_acq_attempts[a]), 6)
-                            for a, n in enumerate(names)},
+        acquirer_share={
+            n: round(_ratio(first_attempts[a], payments), 6) for a, n in enumerate(names)
+        },
+        acquirer_auth_rate={
+            n: round(_ratio(by_acq_approved[a], by_acq_attempts[a]), 6) for a, n in enumerate(names)
+        },
         declines_by_code=dict(sorted(declines.items(), key=lambda kv: -kv[1])),
         declines_by_class=dict(classes),
-        cascade={"cascaded": sum(t.cascaded for t in tallies),
-                 "recovered": sum(t.recovered for t in tallies)},
-        timeouts={"timeouts": sum(t.timeouts for t in tallies),
-                  "voided_late_approvals": sum(t.voided_late_approvals for t in tallies)},
-        cost=Cost(total=round(cost, 2), per_approved=round(_ratio(cost, approved), 4),
-                  bps=round(_ratio(cost * 10_000.0, approved_amount), 4)),
-        incidents=[IncidentWindow(acquirer=a.name, name=i.name, start_s=i.start_s, end_s=i.end_s)
-                   for a in scenario.acquirers for i in a.incidents],
+        cascade={
+            "cascaded": sum(t.cascaded for t in tallies),
+            "recovered": sum(t.recovered for t in tallies),
+        },
+        timeouts={
+            "timeouts": sum(t.timeouts for t in tallies),
+            "voided_late_approvals": sum(t.voided_late_approvals for t in tallies),
+        },
+        cost=Cost(
+            total=round(cost, 2),
+            per_approved=round(_ratio(cost, approved), 4),
+            bps=round(_ratio(cost * 10_000.0, approved_amount), 4),
+        ),
+        incidents=[
+            IncidentWindow(acquirer=a.name, name=i.name, start_s=i.start_s, end_s=i.end_s)
+            for a in scenario.acquirers
+            for i in a.incidents
+        ],
         per_replication=[_figures(r, t) for r, t in enumerate(tallies)],
         wall_seconds=round(wall_seconds, 3),
         sim_payments_per_second=round(payments_per_second, 1),
@@ -165,8 +189,9 @@ def pooled_timeseries(tallies: list[Tally]) -> list[dict[str, Any]]:
                 continue
             row[key] = sum(int(r[key]) for r in bucket_rows)
         payments = row["payments"]
-        latency_sum = sum(r["mean_latency_ms"] * r["payments"] for r in bucket_rows
-                          if r["payments"])
+        latency_sum = sum(
+            r["mean_latency_ms"] * r["payments"] for r in bucket_rows if r["payments"]
+        )
         row["auth_rate"] = round(row["approved"] / payments, 6) if payments else ""
         row["mean_latency_ms"] = round(latency_sum / payments, 3) if payments else ""
         pooled.append(row)

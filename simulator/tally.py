@@ -56,8 +56,17 @@ class Tally:
         if approved:
             self.approvals_by_acquirer[acquirer] += 1
 
-    def payment(self, t_arrival: float, first_acquirer: int, attempts: int, approved: bool,
-                code: str, outcome: OutcomeClass, latency_ms: float, amount: int) -> None:
+    def payment(
+        self,
+        t_arrival: float,
+        first_acquirer: int,
+        attempts: int,
+        approved: bool,
+        code: str,
+        outcome: OutcomeClass,
+        latency_ms: float,
+        amount: int,
+    ) -> None:
         self.payments += 1
         self.first_attempts[first_acquirer] += 1
         b = int(t_arrival * self._per_bucket)

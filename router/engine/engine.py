@@ -53,8 +53,9 @@ class RoutingEngine:
         """Candidate acquirers for ``payment`` in attempt order (``now`` in seconds)."""
         return self._order(payment, self._select(payment))
 
-    def record(self, decision: Decision, acquirer: str, info: CodeInfo, latency_ms: float,
-               now: float) -> None:
+    def record(
+        self, decision: Decision, acquirer: str, info: CodeInfo, latency_ms: float, now: float
+    ) -> None:
         """Learn from an attempt's answer when it arrives.
 
         Approvals count for the acquirer, acquirer-side failures (do not honour,
@@ -67,8 +68,9 @@ class RoutingEngine:
         elif info.acquirer_side:
             self._record(decision.segment, acquirer, False)
 
-    def next_acquirer(self, decision: Decision, attempts_made: int, info: CodeInfo,
-                      elapsed_ms: float) -> str | None:
+    def next_acquirer(
+        self, decision: Decision, attempts_made: int, info: CodeInfo, elapsed_ms: float
+    ) -> str | None:
         """The acquirer to cascade to after a failed attempt, or None to stop."""
         if info.outcome is APPROVED or attempts_made >= len(decision.acquirers):
             return None

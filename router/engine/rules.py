@@ -30,20 +30,22 @@ class RuleBook:
         strategy = policy.strategy
         base_weights = strategy.weights if isinstance(strategy, WeightedStrategy) else None
 
-        def weights(acquirers: list[str], own: dict[str, float] | None
-                    ) -> tuple[float, ...] | None:
+        def weights(acquirers: list[str], own: dict[str, float] | None) -> tuple[float, ...] | None:
             chosen = own or base_weights
             if chosen is None:
                 return None
             return tuple(chosen.get(a, 0.0) for a in acquirers)
 
         self._rules = [
-            (rule.when,
-             Candidates(rule.name, tuple(rule.acquirers), weights(rule.acquirers, rule.weights)))
+            (
+                rule.when,
+                Candidates(rule.name, tuple(rule.acquirers), weights(rule.acquirers, rule.weights)),
+            )
             for rule in policy.rules
         ]
-        self._default = Candidates(DEFAULT_RULE, tuple(policy.default),
-                                   weights(policy.default, None))
+        self._default = Candidates(
+            DEFAULT_RULE, tuple(policy.default), weights(policy.default, None)
+        )
         self._segment = SegmentKey([when for when, _ in self._rules])
         self._cache: dict[tuple[object, ...], Candidates] = {}
 

@@ -54,7 +54,8 @@ class Priority:
         if found is None:
             acquirers = candidates.acquirers
             found = self._orderings[candidates] = Ordering(
-                candidates.rule, acquirers, _NO_SEGMENT, acquirers[0], False)
+                candidates.rule, acquirers, _NO_SEGMENT, acquirers[0], False
+            )
         return found
 
     def record(self, segment: Segment, acquirer: str, success: bool) -> None:
@@ -137,8 +138,8 @@ class SuccessWindow:
         size = self.size
         successes = min(size, math.floor(rate * size) + 1)
         self.buffer[:] = bytes(
-            1 if ((i + 1) * successes) // size > (i * successes) // size else 0
-            for i in range(size))
+            1 if ((i + 1) * successes) // size > (i * successes) // size else 0 for i in range(size)
+        )
         self.successes = successes
         self.pos = 0
 
@@ -191,10 +192,13 @@ class SrWindow:
             if cached is None:
                 # equal-size windows: success counts rank like rates; unseen = optimistic
                 full = self.config.window
-                order = _rank(acquirers, [w.successes if (w := windows.get(a)) is not None
-                                          else full for a in acquirers])
+                order = _rank(
+                    acquirers,
+                    [w.successes if (w := windows.get(a)) is not None else full for a in acquirers],
+                )
                 cached = rankings[candidates] = Ordering(
-                    candidates.rule, order, segment, order[0], False)
+                    candidates.rule, order, segment, order[0], False
+                )
             ordering = cached
         if explore:
             # hedging: every candidate scored equal for this payment

@@ -29,8 +29,9 @@ class CodeInfo:
     meaning: str
 
 
-def _info(code: str, outcome: OutcomeClass, cascadable: bool, acquirer_side: bool, meaning: str
-          ) -> CodeInfo:
+def _info(
+    code: str, outcome: OutcomeClass, cascadable: bool, acquirer_side: bool, meaning: str
+) -> CodeInfo:
     return CodeInfo(code, outcome, cascadable, acquirer_side, meaning)
 
 

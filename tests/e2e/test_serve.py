@@ -53,9 +53,18 @@ policies:
 
 
 def payment(i: int, currency: str = "EUR") -> dict[str, Any]:
-    return {"amount": 1000 + i, "currency": currency, "merchant_reference": f"order-{i}",
-            "card": {"bin": "424242", "last4": f"{i % 10_000:04d}", "network": "visa",
-                     "type": "debit", "issuer_country": "DE"}}
+    return {
+        "amount": 1000 + i,
+        "currency": currency,
+        "merchant_reference": f"order-{i}",
+        "card": {
+            "bin": "424242",
+            "last4": f"{i % 10_000:04d}",
+            "network": "visa",
+            "type": "debit",
+            "issuer_country": "DE",
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -71,17 +80,19 @@ def stack(scenario_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield running
 
 
-async def _pay_all(url: str, start: int, count: int, concurrency: int = 8
-                   ) -> list[dict[str, Any]]:
+async def _pay_all(url: str, start: int, count: int, concurrency: int = 8) -> list[dict[str, Any]]:
     gate = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
+
         async def one(i: int) -> dict[str, Any]:
             async with gate:
-                response = await client.post("/v1/payments", json=payment(i),
-                                             headers={"Idempotency-Key": f"e2e-{i}"})
+                response = await client.post(
+                    "/v1/payments", json=payment(i), headers={"Idempotency-Key": f"e2e-{i}"}
+                )
                 assert response.status_code == 200, response.text
                 body: dict[str, Any] = response.json()
                 return body
+
         return list(await asyncio.gather(*(one(i) for i in range(start, start + count))))
 
 
@@ -95,8 +106,11 @@ def test_incident_moves_success_rate_routing_away_and_books_reconcile(stack: Sta
     assert all(b["status"] == "approved" for b in before)
     assert _first_attempts(before)["acq_x"] >= 50  # the tie goes to the rule's first choice
 
-    incident = httpx.post(f"{stack.acquirers_url}/admin/acquirers/acq_x/incidents", headers=admin,
-                          json={"name": "outage", "approval_delta": -0.9})
+    incident = httpx.post(
+        f"{stack.acquirers_url}/admin/acquirers/acq_x/incidents",
+        headers=admin,
+        json={"name": "outage", "approval_delta": -0.9},
+    )
     assert incident.status_code == 201, incident.text
     after = asyncio.run(_pay_all(stack.router_url, 60, 80))
     # cascades rescue the payments caught in the switch-over
@@ -114,7 +128,8 @@ def test_incident_moves_success_rate_routing_away_and_books_reconcile(stack: Sta
     approved = sorted(p["approved_key"] for p in book if p["status"] == "approved")
     charged = sorted(e["key"] for e in ledger if e["status"] == "approved")
     assert approved == charged and len(approved) == sum(
-        b["status"] == "approved" for b in before + after)
+        b["status"] == "approved" for b in before + after
+    )
 
 
 def test_sigterm_lets_the_payment_in_flight_finish(scenario_file: Path, tmp_path: Path) -> None:
@@ -122,15 +137,22 @@ def test_sigterm_lets_the_payment_in_flight_finish(scenario_file: Path, tmp_path
         answers: list[httpx.Response] = []
 
         def pay_slowly() -> None:  # routed to acq_slow: 1.5 s at the acquirer
-            answers.append(httpx.post(f"{running.router_url}/v1/payments",
-                                      json=payment(1, currency="GBP"),
-                                      headers={"Idempotency-Key": "drain-1"}, timeout=10.0))
+            answers.append(
+                httpx.post(
+                    f"{running.router_url}/v1/payments",
+                    json=payment(1, currency="GBP"),
+                    headers={"Idempotency-Key": "drain-1"},
+                    timeout=10.0,
+                )
+            )
 
         payer = threading.Thread(target=pay_slowly)
         payer.start()
         deadline = time.monotonic() + 5.0
-        while "routelab_router_payments_in_flight 1.0" not in httpx.get(
-                f"{running.router_url}/metrics").text:
+        while (
+            "routelab_router_payments_in_flight 1.0"
+            not in httpx.get(f"{running.router_url}/metrics").text
+        ):
             assert time.monotonic() < deadline, "the payment never reached the router"
             time.sleep(0.02)
         started = time.monotonic()
@@ -150,8 +172,9 @@ SERVE = [sys.executable, "-m", "routelab.cli", "serve"]
 
 
 def _serve(*args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
-    process = subprocess.Popen([*SERVE, *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [*SERVE, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     lines: queue.Queue[str] = queue.Queue()
 
     def pump() -> None:
@@ -173,8 +196,9 @@ def _read_until(lines: queue.Queue[str], marker: str, timeout_s: float = 30.0) -
 
 def test_routelab_serve_prints_the_stack_and_stops_on_sigterm(scenario_file: Path) -> None:
     router_port, acquirer_port = free_port(), free_port()
-    process, lines = _serve(str(scenario_file), "--router-port", str(router_port),
-                            "--acquirer-port", str(acquirer_port))
+    process, lines = _serve(
+        str(scenario_file), "--router-port", str(router_port), "--acquirer-port", str(acquirer_port)
+    )
     try:
         banner = _read_until(lines, "Ctrl-C to stop.")
         assert f"http://127.0.0.1:{router_port}" in banner
@@ -184,22 +208,26 @@ def test_routelab_serve_prints_the_stack_and_stops_on_sigterm(scenario_file: Pat
         assert len(children) == 2
         health = httpx.get(f"http://127.0.0.1:{router_port}/healthz").json()
         assert health["policy"] == "sr_window"
-        policy = httpx.get(f"http://127.0.0.1:{router_port}/admin/policy",
-                           headers={"Authorization": f"Bearer {token}"})
+        policy = httpx.get(
+            f"http://127.0.0.1:{router_port}/admin/policy",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert policy.status_code == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
         assert "stopped" in _read_until(lines, "stopped", 5)
-        assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE
-                       for child in children)
+        assert not any(
+            child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children
+        )
     finally:
         if process.poll() is None:
             process.kill()
 
 
 def test_routelab_serve_stops_everything_when_a_child_dies(scenario_file: Path) -> None:
-    process, lines = _serve(str(scenario_file), "--router-port", str(free_port()),
-                            "--acquirer-port", str(free_port()))
+    process, lines = _serve(
+        str(scenario_file), "--router-port", str(free_port()), "--acquirer-port", str(free_port())
+    )
     try:
         _read_until(lines, "Ctrl-C to stop.")
         children = psutil.Process(process.pid).children()
@@ -208,8 +236,9 @@ def test_routelab_serve_stops_everything_when_a_child_dies(scenario_file: Path) 
         assert process.wait(20) == 1
         assert "router exited unexpectedly" in _read_until(lines, "unexpectedly", 5)
         psutil.wait_procs(children, timeout=5)
-        assert not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE
-                       for child in children)
+        assert not any(
+            child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children
+        )
     finally:
         if process.poll() is None:
             process.kill()
@@ -218,7 +247,8 @@ def test_routelab_serve_stops_everything_when_a_child_dies(scenario_file: Path) 
 def test_routelab_serve_refuses_a_bad_scenario(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(SCENARIO.replace("approval: {base: 1.0}}", "approval: {base: 1.5}}", 1))
-    result = subprocess.run([*SERVE, str(bad)], capture_output=True,
-                            text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [*SERVE, str(bad)], capture_output=True, text=True, timeout=30, check=False
+    )
     assert result.returncode == 2
     assert "acquirers[0].approval.base" in result.stderr

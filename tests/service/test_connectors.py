@@ -37,8 +37,9 @@ from router.transport import (
 )
 from scenarios.loader import parse_scenario
 
-PAYMENT = CardPayment("pay_1", 1250, "EUR", "visa", "credit", "FR", "424242", "4242", True, "DE",
-                      "order-1")
+PAYMENT = CardPayment(
+    "pay_1", 1250, "EUR", "visa", "credit", "FR", "424242", "4242", True, "DE", "order-1"
+)
 TOKEN = "test-admin-token"
 T = TypeVar("T")
 
@@ -50,8 +51,9 @@ class ScriptedTransport:
         self.replies = list(replies)
         self.sent: list[tuple[str, str, bytes | None, Mapping[str, str]]] = []
 
-    async def post(self, path: str, body: bytes, headers: Mapping[str, str],
-                   timeout_s: float) -> TransportResponse:
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> TransportResponse:
         self.sent.append(("POST", path, body, headers))
         return self._next()
 
@@ -84,40 +86,65 @@ def run(call: Coroutine[Any, Any, T]) -> T:
 
 
 def test_iso_authorisation_request_carries_bin_and_last4_only_under_the_rrn() -> None:
-    transport = ScriptedTransport(ok({"mti": "0110", "rrn": "pay_1-1", "response_code": "00",
-                                      "auth_code": "AB12CD", "stan": "000123"}))
+    transport = ScriptedTransport(
+        ok(
+            {
+                "mti": "0110",
+                "rrn": "pay_1-1",
+                "response_code": "00",
+                "auth_code": "AB12CD",
+                "stan": "000123",
+            }
+        )
+    )
     answer = run(IsoConnector("acq_b", transport).authorise(PAYMENT, "pay_1-1", 1.0))
     method, path, body, headers = transport.sent[0]
     assert (method, path, dict(headers)) == ("POST", "/acq_b/iso/authorise", {})
     assert orjson.loads(body or b"") == {
-        "mti": "0100", "rrn": "pay_1-1", "amount": 1250, "currency": "EUR",
-        "pan_bin": "424242", "pan_last4": "4242", "network": "visa", "card_type": "credit",
-        "issuer_country": "FR", "merchant_country": "DE", "merchant_reference": "order-1"}
+        "mti": "0100",
+        "rrn": "pay_1-1",
+        "amount": 1250,
+        "currency": "EUR",
+        "pan_bin": "424242",
+        "pan_last4": "4242",
+        "network": "visa",
+        "card_type": "credit",
+        "issuer_country": "FR",
+        "merchant_country": "DE",
+        "merchant_reference": "order-1",
+    }
     assert answer.approved and answer.certain
     assert (answer.code, answer.raw_code, answer.reference) == ("00", "00", "000123")
 
 
-@pytest.mark.parametrize(("code", "outcome", "cascadable"), [
-    ("05", OutcomeClass.SOFT_DECLINE, True),
-    ("51", OutcomeClass.SOFT_DECLINE, False),
-    ("43", OutcomeClass.HARD_DECLINE, False),
-    ("96", OutcomeClass.TECHNICAL_ERROR, True),
-])
+@pytest.mark.parametrize(
+    ("code", "outcome", "cascadable"),
+    [
+        ("05", OutcomeClass.SOFT_DECLINE, True),
+        ("51", OutcomeClass.SOFT_DECLINE, False),
+        ("43", OutcomeClass.HARD_DECLINE, False),
+        ("96", OutcomeClass.TECHNICAL_ERROR, True),
+    ],
+)
 def test_iso_response_codes_are_classified_by_the_shared_taxonomy(
-        code: str, outcome: OutcomeClass, cascadable: bool) -> None:
-    transport = ScriptedTransport(ok({"mti": "0110", "rrn": "k", "response_code": code,
-                                      "stan": "1"}))
+    code: str, outcome: OutcomeClass, cascadable: bool
+) -> None:
+    transport = ScriptedTransport(
+        ok({"mti": "0110", "rrn": "k", "response_code": code, "stan": "1"})
+    )
     answer = run(IsoConnector("acq_b", transport).authorise(PAYMENT, "k", 1.0))
-    assert (answer.code, answer.info.outcome, answer.info.cascadable) == (code, outcome,
-                                                                          cascadable)
+    assert (answer.code, answer.info.outcome, answer.info.cascadable) == (code, outcome, cascadable)
     assert answer.certain
 
 
 def test_iso_answer_for_another_rrn_or_wrong_mti_is_a_bad_body() -> None:
-    for reply in ({"mti": "0110", "rrn": "other", "response_code": "00"},
-                  {"mti": "0410", "rrn": "k", "response_code": "00"}):
-        answer = run(IsoConnector("acq_b", ScriptedTransport(ok(reply))).authorise(
-            PAYMENT, "k", 1.0))
+    for reply in (
+        {"mti": "0110", "rrn": "other", "response_code": "00"},
+        {"mti": "0410", "rrn": "k", "response_code": "00"},
+    ):
+        answer = run(
+            IsoConnector("acq_b", ScriptedTransport(ok(reply))).authorise(PAYMENT, "k", 1.0)
+        )
         assert answer.code == "BAD_BODY"
         assert answer.info.outcome is OutcomeClass.TECHNICAL_ERROR
         assert not answer.certain  # it may have been processed: void before cascading
@@ -143,17 +170,28 @@ def test_iso_reversal_and_status_inquiry() -> None:
 
 
 def test_psp_authorisation_request_uses_its_own_vocabulary_and_the_header_key() -> None:
-    transport = ScriptedTransport(ok({"pspReference": "PSP0000000000001",
-                                      "resultCode": "Authorised"}))
+    transport = ScriptedTransport(
+        ok({"pspReference": "PSP0000000000001", "resultCode": "Authorised"})
+    )
     answer = run(PspConnector("acq_a", transport).authorise(PAYMENT, "pay_1-2", 1.0))
     method, path, body, headers = transport.sent[0]
-    assert (method, path, dict(headers)) == ("POST", "/acq_a/psp/payments",
-                                            {"Idempotency-Key": "pay_1-2"})
+    assert (method, path, dict(headers)) == (
+        "POST",
+        "/acq_a/psp/payments",
+        {"Idempotency-Key": "pay_1-2"},
+    )
     assert orjson.loads(body or b"") == {
-        "reference": "order-1", "amount": {"value": 1250, "currency": "EUR"},
-        "paymentMethod": {"brand": "visa", "bin": "424242", "last4": "4242",
-                          "fundingSource": "credit", "issuerCountry": "FR"},
-        "merchantCountry": "DE"}
+        "reference": "order-1",
+        "amount": {"value": 1250, "currency": "EUR"},
+        "paymentMethod": {
+            "brand": "visa",
+            "bin": "424242",
+            "last4": "4242",
+            "fundingSource": "credit",
+            "issuerCountry": "FR",
+        },
+        "merchantCountry": "DE",
+    }
     assert answer.approved and answer.reference == "PSP0000000000001"
 
 
@@ -180,16 +218,33 @@ def test_any_scenario_decline_code_survives_the_psp_round_trip(code: str) -> Non
 
 def test_psp_refusal_keeps_the_raw_code_and_falls_back_on_the_raw_reason() -> None:
     connector = PspConnector("acq_a", ScriptedTransport())
-    refused = connector.decode_authorisation(orjson.dumps({
-        "pspReference": "P", "resultCode": "Refused", "refusalReasonCode": "2",
-        "refusalReason": "Refused"}), "k")
+    refused = connector.decode_authorisation(
+        orjson.dumps(
+            {
+                "pspReference": "P",
+                "resultCode": "Refused",
+                "refusalReasonCode": "2",
+                "refusalReason": "Refused",
+            }
+        ),
+        "k",
+    )
     assert (refused.code, refused.raw_code) == ("05", "Refused:2")
-    unknown = connector.decode_authorisation(orjson.dumps({
-        "pspReference": "P", "resultCode": "Refused", "refusalReasonCode": "0",
-        "additionalData": {"refusalReasonRaw": "13 : Invalid amount"}}), "k")
+    unknown = connector.decode_authorisation(
+        orjson.dumps(
+            {
+                "pspReference": "P",
+                "resultCode": "Refused",
+                "refusalReasonCode": "0",
+                "additionalData": {"refusalReasonRaw": "13 : Invalid amount"},
+            }
+        ),
+        "k",
+    )
     assert (unknown.code, unknown.raw_code) == ("13", "Refused:0")
-    error = connector.decode_authorisation(orjson.dumps({
-        "pspReference": "P", "resultCode": "Error", "refusalReasonCode": "11"}), "k")
+    error = connector.decode_authorisation(
+        orjson.dumps({"pspReference": "P", "resultCode": "Error", "refusalReasonCode": "11"}), "k"
+    )
     assert error.code == "91" and error.info.outcome is OutcomeClass.TECHNICAL_ERROR
 
 
@@ -213,16 +268,20 @@ def test_psp_cancel_by_key_and_status() -> None:
 # --- HTTP-level failures -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("reply", "code", "certain"), [
-    (TransportResponse(503, {}, b"{}"), "HTTP_503", True),
-    (TransportResponse(429, {"retry-after": "1"}, b"{}"), "HTTP_429", True),
-    (TransportResponse(500, {}, b"{}"), "HTTP_500", False),
-    (TransportError("CONN_RESET", True), "CONN_RESET", False),
-    (TransportError("CONN_REFUSED", False), "CONN_REFUSED", True),
-    (TransportResponse(200, {}, b'{"resultCode": "Auth'), "BAD_BODY", False),
-])
+@pytest.mark.parametrize(
+    ("reply", "code", "certain"),
+    [
+        (TransportResponse(503, {}, b"{}"), "HTTP_503", True),
+        (TransportResponse(429, {"retry-after": "1"}, b"{}"), "HTTP_429", True),
+        (TransportResponse(500, {}, b"{}"), "HTTP_500", False),
+        (TransportError("CONN_RESET", True), "CONN_RESET", False),
+        (TransportError("CONN_REFUSED", False), "CONN_REFUSED", True),
+        (TransportResponse(200, {}, b'{"resultCode": "Auth'), "BAD_BODY", False),
+    ],
+)
 def test_http_failures_are_cascadable_technical_errors_blamed_on_the_acquirer(
-        reply: TransportResponse | TransportError, code: str, certain: bool) -> None:
+    reply: TransportResponse | TransportError, code: str, certain: bool
+) -> None:
     for connector_type in (IsoConnector, PspConnector):
         connector: Connector = connector_type("acq", ScriptedTransport(reply))
         answer = run(connector.authorise(PAYMENT, "k", 1.0))
@@ -233,8 +292,7 @@ def test_http_failures_are_cascadable_technical_errors_blamed_on_the_acquirer(
 
 def test_a_timeout_is_an_unknown_outcome_not_a_decline() -> None:
     answer = run(IsoConnector("acq", ScriptedTransport(timed_out())).authorise(PAYMENT, "k", 1.0))
-    assert (answer.code, answer.info.outcome, answer.certain) == ("68", OutcomeClass.TIMEOUT,
-                                                                  False)
+    assert (answer.code, answer.info.outcome, answer.certain) == ("68", OutcomeClass.TIMEOUT, False)
 
 
 # --- against the real mock acquirers -------------------------------------------------------
@@ -260,24 +318,33 @@ policies:
 
 
 async def _inject(mock: MockAcquirerService, acquirer: str, kind: str, **extra: float) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(mock),
-                                 base_url="http://mock") as admin:
-        response = await admin.post(f"/admin/acquirers/{acquirer}/faults",
-                                    json={"kind": kind, "rate": 1.0, **extra},
-                                    headers={"Authorization": f"Bearer {TOKEN}"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(mock), base_url="http://mock"
+    ) as admin:
+        response = await admin.post(
+            f"/admin/acquirers/{acquirer}/faults",
+            json={"kind": kind, "rate": 1.0, **extra},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
         assert response.status_code == 201, response.text
 
 
 @pytest.mark.parametrize("kind", ["http_503", "reset", "truncated", "malformed"])
 def test_in_process_transport_reports_mock_faults_like_a_socket_would(kind: str) -> None:
-    expected = {"http_503": "HTTP_503", "reset": "CONN_RESET", "truncated": "BAD_BODY",
-                "malformed": "BAD_BODY"}[kind]
+    expected = {
+        "http_503": "HTTP_503",
+        "reset": "CONN_RESET",
+        "truncated": "BAD_BODY",
+        "malformed": "BAD_BODY",
+    }[kind]
 
     async def scenario() -> None:
         mock = create_mock(parse_scenario(MOCK_SCENARIO), TOKEN)
         transport = AsgiTransport(mock)
-        for name, connector in (("acq_iso", IsoConnector("acq_iso", transport)),
-                                ("acq_psp", PspConnector("acq_psp", transport))):
+        for name, connector in (
+            ("acq_iso", IsoConnector("acq_iso", transport)),
+            ("acq_psp", PspConnector("acq_psp", transport)),
+        ):
             assert (await connector.authorise(PAYMENT, f"{name}-ok", 1.0)).approved
             await _inject(mock, name, kind)
             answer = await connector.authorise(PAYMENT, f"{name}-fault", 1.0)
@@ -302,26 +369,35 @@ def test_aiohttp_transport_against_the_mock_on_a_real_socket() -> None:
         iso = IsoConnector("acq_iso", transport)
         approved = await iso.authorise(PAYMENT, "sock-1", 1.0)
         assert approved.approved and approved.certain
-        for kind, code in (("reset", "CONN_RESET"), ("truncated", "BAD_BODY"),
-                           ("malformed", "BAD_BODY"), ("http_429", "HTTP_429")):
+        for kind, code in (
+            ("reset", "CONN_RESET"),
+            ("truncated", "BAD_BODY"),
+            ("malformed", "BAD_BODY"),
+            ("http_429", "HTTP_429"),
+        ):
             async with httpx.AsyncClient(base_url=url) as admin:
                 headers = {"Authorization": f"Bearer {TOKEN}"}
                 await admin.delete("/admin/acquirers/acq_iso/faults", headers=headers)
-                await admin.post("/admin/acquirers/acq_iso/faults", headers=headers,
-                                 json={"kind": kind, "rate": 1.0})
+                await admin.post(
+                    "/admin/acquirers/acq_iso/faults",
+                    headers=headers,
+                    json={"kind": kind, "rate": 1.0},
+                )
             answer = await iso.authorise(PAYMENT, f"sock-{kind}", 1.0)
             assert answer.code == code, kind
         async with httpx.AsyncClient(base_url=url) as admin:
             headers = {"Authorization": f"Bearer {TOKEN}"}
             await admin.delete("/admin/acquirers/acq_iso/faults", headers=headers)
-            await admin.post("/admin/acquirers/acq_iso/faults", headers=headers, json={
-                "kind": "slow_body", "rate": 1.0, "delay_ms": 2000})
+            await admin.post(
+                "/admin/acquirers/acq_iso/faults",
+                headers=headers,
+                json={"kind": "slow_body", "rate": 1.0, "delay_ms": 2000},
+            )
         slow = await iso.authorise(PAYMENT, "sock-slow", 0.3)
         assert (slow.code, slow.info.outcome) == ("68", OutcomeClass.TIMEOUT)
         # the void and the status inquiry still work on the same pooled session
         assert await iso.void("sock-slow", 1.0) is VoidResult.VOIDED
-        assert await iso.status("sock-slow", 1.0) in (AttemptStatus.REVERSED,
-                                                      AttemptStatus.PENDING)
+        assert await iso.status("sock-slow", 1.0) in (AttemptStatus.REVERSED, AttemptStatus.PENDING)
         await transport.close()
         refused = AiohttpTransport(f"http://127.0.0.1:{_closed_port()}")
         await refused.start()

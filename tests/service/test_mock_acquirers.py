@@ -118,8 +118,11 @@ class FakeClock:
 Client = httpx.AsyncClient
 
 
-def run(scenario: Scenario, body: Callable[[Client, MockAcquirerService], Awaitable[None]],
-        **options: Any) -> None:
+def run(
+    scenario: Scenario,
+    body: Callable[[Client, MockAcquirerService], Awaitable[None]],
+    **options: Any,
+) -> None:
     """Run ``body`` against a fresh in-process mock."""
     app = create_app(scenario, TOKEN, **options)
 
@@ -131,20 +134,44 @@ def run(scenario: Scenario, body: Callable[[Client, MockAcquirerService], Awaita
     asyncio.run(main())
 
 
-def iso_body(rrn: str, *, card_type: str = "debit", reference: str | None = None,
-             issuer_country: str = "DE", amount: int = 1250) -> dict[str, Any]:
-    return {"mti": "0100", "rrn": rrn, "amount": amount, "currency": "EUR",
-            "pan_bin": "424242", "pan_last4": "4242", "network": "visa",
-            "card_type": card_type, "issuer_country": issuer_country,
-            "merchant_country": "DE", "merchant_reference": reference or f"order-{rrn}"}
+def iso_body(
+    rrn: str,
+    *,
+    card_type: str = "debit",
+    reference: str | None = None,
+    issuer_country: str = "DE",
+    amount: int = 1250,
+) -> dict[str, Any]:
+    return {
+        "mti": "0100",
+        "rrn": rrn,
+        "amount": amount,
+        "currency": "EUR",
+        "pan_bin": "424242",
+        "pan_last4": "4242",
+        "network": "visa",
+        "card_type": card_type,
+        "issuer_country": issuer_country,
+        "merchant_country": "DE",
+        "merchant_reference": reference or f"order-{rrn}",
+    }
 
 
-def psp_body(reference: str, *, card_type: str = "debit", issuer_country: str = "DE",
-             amount: int = 1250) -> dict[str, Any]:
-    return {"reference": reference, "amount": {"value": amount, "currency": "EUR"},
-            "paymentMethod": {"brand": "visa", "bin": "424242", "last4": "4242",
-                              "fundingSource": card_type, "issuerCountry": issuer_country},
-            "merchantCountry": "DE"}
+def psp_body(
+    reference: str, *, card_type: str = "debit", issuer_country: str = "DE", amount: int = 1250
+) -> dict[str, Any]:
+    return {
+        "reference": reference,
+        "amount": {"value": amount, "currency": "EUR"},
+        "paymentMethod": {
+            "brand": "visa",
+            "bin": "424242",
+            "last4": "4242",
+            "fundingSource": card_type,
+            "issuerCountry": issuer_country,
+        },
+        "merchantCountry": "DE",
+    }
 
 
 async def iso_pay(client: Client, acquirer: str, rrn: str, **kw: Any) -> httpx.Response:
@@ -152,8 +179,11 @@ async def iso_pay(client: Client, acquirer: str, rrn: str, **kw: Any) -> httpx.R
 
 
 async def psp_pay(client: Client, acquirer: str, key: str, **kw: Any) -> httpx.Response:
-    return await client.post(f"/{acquirer}/psp/payments", json=psp_body(f"order-{key}", **kw),
-                             headers={"Idempotency-Key": key})
+    return await client.post(
+        f"/{acquirer}/psp/payments",
+        json=psp_body(f"order-{key}", **kw),
+        headers={"Idempotency-Key": key},
+    )
 
 
 async def admin(client: Client, method: str, path: str, **kw: Any) -> Any:
@@ -194,11 +224,17 @@ def test_iso_and_psp_happy_paths(scenario: Scenario) -> None:
         ledger = await admin(client, "GET", "/ledger")
         assert ledger["approved"] == 2 and ledger["reversed"] == 0
         assert {(e["acquirer"], e["key"]) for e in ledger["entries"]} == {
-            ("acq_iso", "rrn-1"), ("acq_psp", "key-1")}
+            ("acq_iso", "rrn-1"),
+            ("acq_psp", "key-1"),
+        }
         entry = next(e for e in ledger["entries"] if e["acquirer"] == "acq_psp")
         assert entry["acquirer_reference"] == answer["pspReference"]
         assert (entry["amount"], entry["currency"], entry["bin"], entry["last4"]) == (
-            1250, "EUR", "424242", "4242")
+            1250,
+            "EUR",
+            "424242",
+            "4242",
+        )
 
     run(scenario, body)
 
@@ -239,12 +275,21 @@ def test_psp_refusal_codes_are_unique_so_they_decode_unambiguously() -> None:
 
 def test_acquirer_declines_follow_the_dialect_table(scenario: Scenario) -> None:
     async def body(client: Client, app: MockAcquirerService) -> None:
-        await admin(client, "POST", "/acquirers/acq_iso/incidents",
-                    json={"name": "blackout", "approval_delta": -1.0})
-        await admin(client, "POST", "/acquirers/acq_psp/incidents",
-                    json={"name": "blackout", "approval_delta": -1.0})
-        iso_codes = [(await iso_pay(client, "acq_iso", f"i{i}")).json()["response_code"]
-                     for i in range(60)]
+        await admin(
+            client,
+            "POST",
+            "/acquirers/acq_iso/incidents",
+            json={"name": "blackout", "approval_delta": -1.0},
+        )
+        await admin(
+            client,
+            "POST",
+            "/acquirers/acq_psp/incidents",
+            json={"name": "blackout", "approval_delta": -1.0},
+        )
+        iso_codes = [
+            (await iso_pay(client, "acq_iso", f"i{i}")).json()["response_code"] for i in range(60)
+        ]
         assert set(iso_codes) == {"05", "91", "N7"}  # all declined, only acquirer codes
         psp_answers = [(await psp_pay(client, "acq_psp", f"p{i}")).json() for i in range(60)]
         decoded = {iso_code_from_psp(a) for a in psp_answers}
@@ -252,14 +297,17 @@ def test_acquirer_declines_follow_the_dialect_table(scenario: Scenario) -> None:
         for answer in psp_answers:
             code = iso_code_from_psp(answer)
             expected = PSP_REFUSALS.get(code or "", ("Refused", "0", "Unknown"))
-            assert (answer["resultCode"], answer["refusalReasonCode"],
-                    answer["refusalReason"]) == expected
+            assert (
+                answer["resultCode"],
+                answer["refusalReasonCode"],
+                answer["refusalReason"],
+            ) == expected
         counters = await admin(client, "GET", "/acquirers/acq_iso/counters")
         assert counters["approved"] == 0 and counters["declined"] == 60
         assert set(counters["declined_by_code"]) == {"05", "91", "N7"}
         cleared = await admin(client, "DELETE", "/acquirers/acq_iso/incidents")
         assert cleared["cleared"] == 1
-        assert (await iso_pay(client, "acq_iso", "after"))
+        assert await iso_pay(client, "acq_iso", "after")
         assert (await iso_pay(client, "acq_iso", "after-2")).json()["response_code"] == "00"
 
     run(scenario, body)
@@ -268,8 +316,12 @@ def test_acquirer_declines_follow_the_dialect_table(scenario: Scenario) -> None:
 def test_injected_errors_answer_in_each_dialect(scenario: Scenario) -> None:
     async def body(client: Client, app: MockAcquirerService) -> None:
         for acquirer in ("acq_iso", "acq_psp"):
-            await admin(client, "POST", f"/acquirers/{acquirer}/incidents",
-                        json={"error_rate": 1.0, "duration_s": 30})
+            await admin(
+                client,
+                "POST",
+                f"/acquirers/{acquirer}/incidents",
+                json={"error_rate": 1.0, "duration_s": 30},
+            )
         assert (await iso_pay(client, "acq_iso", "e1")).json()["response_code"] == "96"
         answer = (await psp_pay(client, "acq_psp", "e1")).json()
         assert (answer["resultCode"], answer["refusalReasonCode"]) == ("Error", "4")
@@ -284,11 +336,14 @@ def test_issuer_decline_is_the_same_at_every_acquirer(scenario: Scenario) -> Non
     reference = issuer_declined_reference("51")
 
     async def body(client: Client, app: MockAcquirerService) -> None:
-        iso = await client.post("/acq_iso/iso/authorise", json=iso_body(
-            "card-1", card_type="credit", reference=reference))
+        iso = await client.post(
+            "/acq_iso/iso/authorise",
+            json=iso_body("card-1", card_type="credit", reference=reference),
+        )
         psp_request = psp_body(reference, card_type="credit")
-        psp = await client.post("/acq_psp/psp/payments", json=psp_request,
-                                headers={"Idempotency-Key": "card-1"})
+        psp = await client.post(
+            "/acq_psp/psp/payments", json=psp_request, headers={"Idempotency-Key": "card-1"}
+        )
         assert iso.json()["response_code"] == "51"
         assert psp.json()["refusalReasonCode"] == "12" and iso_code_from_psp(psp.json()) == "51"
 
@@ -306,9 +361,12 @@ def test_approval_rate_matches_the_behaviour_model(scenario: Scenario) -> None:
     async def body(client: Client, app: MockAcquirerService) -> None:
         codes: list[str] = []
         for start in range(0, n, 250):
-            answers = await asyncio.gather(*(
-                iso_pay(client, "acq_stat", f"s{i}", card_type="credit")
-                for i in range(start, start + 250)))
+            answers = await asyncio.gather(
+                *(
+                    iso_pay(client, "acq_stat", f"s{i}", card_type="credit")
+                    for i in range(start, start + 250)
+                )
+            )
             codes += [a.json()["response_code"] for a in answers]
         approved = codes.count("00")
         # 99.9 % binomial interval around the model's probability
@@ -337,7 +395,10 @@ def test_idempotent_replay_returns_the_first_answer_and_books_once(scenario: Sce
         assert len(ledger["entries"]) == 2
         counters = await admin(client, "GET", "/acquirers/acq_iso/counters")
         assert (counters["requests"], counters["approved"], counters["idempotent_replays"]) == (
-            2, 1, 1)
+            2,
+            1,
+            1,
+        )
 
     run(scenario, body)
 
@@ -359,10 +420,10 @@ def test_iso_reversal_voids_once_and_is_idempotent(scenario: Scenario) -> None:
     async def body(client: Client, app: MockAcquirerService) -> None:
         await iso_pay(client, "acq_iso", "rev")
         for _ in range(2):
-            answer = (await client.post("/acq_iso/iso/reversal",
-                                        json={"mti": "0400", "rrn": "rev"})).json()
-            assert answer == {"mti": "0410", "rrn": "rev", "response_code": "00",
-                              "reversed": True}
+            answer = (
+                await client.post("/acq_iso/iso/reversal", json={"mti": "0400", "rrn": "rev"})
+            ).json()
+            assert answer == {"mti": "0410", "rrn": "rev", "response_code": "00", "reversed": True}
         unknown = await client.post("/acq_iso/iso/reversal", json={"mti": "0400", "rrn": "nope"})
         assert unknown.json()["reversed"] is False
         status = (await client.get("/acq_iso/iso/transactions/rev")).json()
@@ -381,21 +442,30 @@ def test_psp_cancels_by_reference_and_by_key(scenario: Scenario) -> None:
         psp_reference = (await psp_pay(client, "acq_psp", "c1")).json()["pspReference"]
         for _ in range(2):
             cancel = await client.post(f"/acq_psp/psp/payments/{psp_reference}/cancels")
-            assert cancel.json() == {"pspReference": psp_reference, "status": "received",
-                                     "cancelled": True}
+            assert cancel.json() == {
+                "pspReference": psp_reference,
+                "status": "received",
+                "cancelled": True,
+            }
         await psp_pay(client, "acq_psp", "c2")
         by_key = (await client.post("/acq_psp/psp/cancels", json={"idempotencyKey": "c2"})).json()
         assert by_key["cancelled"] is True and len(by_key["pspReference"]) == 16
-        declined = await client.post("/acq_psp/psp/payments", json=psp_body(
-            reference, card_type="credit"), headers={"Idempotency-Key": "c3"})
+        declined = await client.post(
+            "/acq_psp/psp/payments",
+            json=psp_body(reference, card_type="credit"),
+            headers={"Idempotency-Key": "c3"},
+        )
         assert declined.json()["resultCode"] == "Refused"
         refused = await client.post("/acq_psp/psp/cancels", json={"idempotencyKey": "c3"})
         assert refused.json()["cancelled"] is False
         missing = await client.post("/acq_psp/psp/cancels", json={"idempotencyKey": "none"})
         assert missing.json() == {"pspReference": None, "status": "received", "cancelled": False}
-        statuses = [(await client.get("/acq_psp/psp/payments",
-                                      params={"idempotencyKey": k})).json()["status"]
-                    for k in ("c1", "c2", "c3", "none")]
+        statuses = [
+            (await client.get("/acq_psp/psp/payments", params={"idempotencyKey": k})).json()[
+                "status"
+            ]
+            for k in ("c1", "c2", "c3", "none")
+        ]
         assert statuses == ["Cancelled", "Cancelled", "Refused", "NotFound"]
         ledger = await admin(client, "GET", "/acquirers/acq_psp/ledger")
         assert (ledger["approved"], ledger["reversed"]) == (0, 2)
@@ -403,14 +473,14 @@ def test_psp_cancels_by_reference_and_by_key(scenario: Scenario) -> None:
     run(scenario, body)
 
 
-def test_status_inquiry_sees_pending_then_final_and_reversal_overtakes(
-        scenario: Scenario) -> None:
+def test_status_inquiry_sees_pending_then_final_and_reversal_overtakes(scenario: Scenario) -> None:
     async def body(client: Client, app: MockAcquirerService) -> None:
         hung = [asyncio.create_task(psp_pay(client, "acq_hang", k)) for k in ("h1", "h2")]
         await asyncio.sleep(0.05)
         for key in ("h1", "h2"):
-            status = (await client.get("/acq_hang/psp/payments",
-                                       params={"idempotencyKey": key})).json()
+            status = (
+                await client.get("/acq_hang/psp/payments", params={"idempotencyKey": key})
+            ).json()
             assert status["status"] == "Pending"
         counters = await admin(client, "GET", "/acquirers/acq_hang/counters")
         assert (counters["hung"], counters["in_flight"]) == (2, 2)
@@ -421,9 +491,12 @@ def test_status_inquiry_sees_pending_then_final_and_reversal_overtakes(
         answers = await asyncio.gather(*hung)
         assert time.monotonic() - started > 0.15  # answered only after hang_ms (300 ms)
         assert [a.json()["resultCode"] for a in answers] == ["Authorised", "Authorised"]
-        final = [(await client.get("/acq_hang/psp/payments",
-                                   params={"idempotencyKey": k})).json()["status"]
-                 for k in ("h1", "h2")]
+        final = [
+            (await client.get("/acq_hang/psp/payments", params={"idempotencyKey": k})).json()[
+                "status"
+            ]
+            for k in ("h1", "h2")
+        ]
         assert final == ["Authorised", "Cancelled"]
         ledger = await admin(client, "GET", "/acquirers/acq_hang/ledger")
         assert sorted(e["status"] for e in ledger["entries"]) == ["approved", "reversed"]
@@ -506,7 +579,12 @@ def test_capacity_slots_hand_over_in_arrival_order() -> None:
         assert order == ["c", "d"] and (slots.busy, slots.queued) == (2, 0)
         outcomes = await asyncio.gather(*waiters.values(), return_exceptions=True)
         assert [type(o).__name__ for o in outcomes] == [
-            "CancelledError", "CancelledError", "NoneType", "NoneType", "CancelledError"]
+            "CancelledError",
+            "CancelledError",
+            "NoneType",
+            "NoneType",
+            "CancelledError",
+        ]
         slots.release()
         slots.release()
         assert (slots.busy, slots.queued) == (0, 0) and slots.try_take()
@@ -517,19 +595,23 @@ def test_capacity_slots_hand_over_in_arrival_order() -> None:
 # --- validation ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"rrn": ""}, "rrn"),
-    ({"amount": True}, "amount"),
-    ({"amount": -5}, "amount"),
-    ({"currency": "eur"}, "currency"),
-    ({"pan_bin": "42x242"}, "pan_bin"),
-    ({"pan_last4": "424"}, "pan_last4"),
-    ({"issuer_country": "DEU"}, "issuer_country"),
-    ({"mti": "0200"}, "mti"),
-    ({"rrn": "x" * 65}, "rrn"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"rrn": ""}, "rrn"),
+        ({"amount": True}, "amount"),
+        ({"amount": -5}, "amount"),
+        ({"currency": "eur"}, "currency"),
+        ({"pan_bin": "42x242"}, "pan_bin"),
+        ({"pan_last4": "424"}, "pan_last4"),
+        ({"issuer_country": "DEU"}, "issuer_country"),
+        ({"mti": "0200"}, "mti"),
+        ({"rrn": "x" * 65}, "rrn"),
+    ],
+)
 def test_malformed_iso_requests_are_400_with_the_field(
-        scenario: Scenario, change: dict[str, Any], field: str) -> None:
+    scenario: Scenario, change: dict[str, Any], field: str
+) -> None:
     async def body(client: Client, app: MockAcquirerService) -> None:
         response = await client.post("/acq_iso/iso/authorise", json={**iso_body("v"), **change})
         assert response.status_code == 400
@@ -546,8 +628,9 @@ def test_malformed_requests_and_routing_errors(scenario: Scenario) -> None:
         assert (no_key.status_code, no_key.json()["field"]) == (400, "Idempotency-Key")
         nested = psp_body("o")
         nested["paymentMethod"]["bin"] = 424242
-        bad_bin = await client.post("/acq_psp/psp/payments", json=nested,
-                                    headers={"Idempotency-Key": "k"})
+        bad_bin = await client.post(
+            "/acq_psp/psp/payments", json=nested, headers={"Idempotency-Key": "k"}
+        )
         assert (bad_bin.status_code, bad_bin.json()["field"]) == (400, "paymentMethod.bin")
         no_query = await client.get("/acq_psp/psp/payments")
         assert (no_query.status_code, no_query.json()["field"]) == (400, "idempotencyKey")
@@ -582,17 +665,20 @@ def test_admin_needs_the_token_and_healthz_does_not(scenario: Scenario) -> None:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
             response = await client.get("/admin/ledger", headers=headers)
             assert response.status_code == 401 and response.headers["www-authenticate"]
-            refused = await client.post("/admin/acquirers/acq_iso/incidents", headers=headers,
-                                        json={"approval_delta": -1.0})
+            refused = await client.post(
+                "/admin/acquirers/acq_iso/incidents", headers=headers, json={"approval_delta": -1.0}
+            )
             assert refused.status_code == 401
         assert (await iso_pay(client, "acq_iso", "still-fine")).json()["response_code"] == "00"
         overview = await admin(client, "GET", "/acquirers")
         assert [a["name"] for a in overview["acquirers"]] == app.scenario.acquirer_names
-        bad = await client.post("/admin/acquirers/acq_iso/incidents", headers=AUTH,
-                                json={"approval_delta": -3})
+        bad = await client.post(
+            "/admin/acquirers/acq_iso/incidents", headers=AUTH, json={"approval_delta": -3}
+        )
         assert (bad.status_code, bad.json()["field"]) == (400, "approval_delta")
-        typo = await client.post("/admin/acquirers/acq_iso/faults", headers=AUTH,
-                                 json={"kind": "http_503", "rat": 1})
+        typo = await client.post(
+            "/admin/acquirers/acq_iso/faults", headers=AUTH, json={"kind": "http_503", "rat": 1}
+        )
         assert (typo.status_code, typo.json()["field"]) == (400, "rat")
         unknown = await client.get("/admin/acquirers/acq_nowhere/counters", headers=AUTH)
         assert unknown.status_code == 404
@@ -609,8 +695,12 @@ def test_incidents_follow_the_scenario_clock_and_time_scale(scenario: Scenario) 
         assert (await iso_pay(client, "acq_later", "t60")).json()["response_code"] == "05"
         clock.now += 5.0  # 110 s: over
         assert (await iso_pay(client, "acq_later", "t110")).json()["response_code"] == "00"
-        injected = await admin(client, "POST", "/acquirers/acq_later/incidents",
-                               json={"approval_delta": -1.0, "duration_s": 20})
+        injected = await admin(
+            client,
+            "POST",
+            "/acquirers/acq_later/incidents",
+            json={"approval_delta": -1.0, "duration_s": 20},
+        )
         assert (injected["incident"]["start_s"], injected["incident"]["end_s"]) == (110.0, 130.0)
         assert (await iso_pay(client, "acq_later", "t111")).json()["response_code"] == "05"
         clock.now += 2.5  # 135 s: the injected incident has ended by itself
@@ -629,8 +719,9 @@ def test_reset_clears_state_and_replays_the_same_outcomes(scenario: Scenario) ->
         hung = asyncio.create_task(psp_pay(client, "acq_hang", "before-reset"))
         await asyncio.sleep(0.05)
         await admin(client, "POST", "/acquirers/acq_stat/incidents", json={"error_rate": 0.5})
-        await admin(client, "POST", "/acquirers/acq_stat/faults",
-                    json={"kind": "http_503", "rate": 0.5})
+        await admin(
+            client, "POST", "/acquirers/acq_stat/faults", json={"kind": "http_503", "rate": 0.5}
+        )
         reset = await admin(client, "POST", "/reset")
         assert reset["reset"] is True
         counters = await admin(client, "GET", "/acquirers/acq_stat/counters")
@@ -659,8 +750,17 @@ def test_attempt_store_evicts_the_oldest_completed_attempts() -> None:
         store.add(attempt)
     assert store.get("k0") is None and store.by_reference("ref0") is None
     assert [store.get(k) for k in ("k1", "k2")] == attempts[1:]
-    store.add(Attempt(AuthorisationRequest("k3", "o3", payment, "4242"), 0.0, "05", b"{}",
-                      "ref3", service_ms=0.0, epoch=0))
+    store.add(
+        Attempt(
+            AuthorisationRequest("k3", "o3", payment, "4242"),
+            0.0,
+            "05",
+            b"{}",
+            "ref3",
+            service_ms=0.0,
+            epoch=0,
+        )
+    )
     assert store.get("k1") is attempts[1] and len(store) == 3  # pending: never evicted
 
 
@@ -670,8 +770,9 @@ def test_attempt_store_evicts_the_oldest_completed_attempts() -> None:
 def test_rejection_faults_authorise_nothing(scenario: Scenario) -> None:
     async def body(client: Client, app: MockAcquirerService) -> None:
         for kind, status in (("http_500", 500), ("http_503", 503), ("http_429", 429)):
-            await admin(client, "POST", "/acquirers/acq_iso/faults",
-                        json={"kind": kind, "rate": 1.0})
+            await admin(
+                client, "POST", "/acquirers/acq_iso/faults", json={"kind": kind, "rate": 1.0}
+            )
             response = await iso_pay(client, "acq_iso", f"f-{kind}")
             assert response.status_code == status and response.json()["fault"] == kind
             if status == 429:
@@ -694,8 +795,12 @@ def test_fault_rate_and_duration(scenario: Scenario) -> None:
     clock = FakeClock()
 
     async def body(client: Client, app: MockAcquirerService) -> None:
-        fault = await admin(client, "POST", "/acquirers/acq_stat/faults",
-                            json={"kind": "http_503", "rate": 0.3, "duration_s": 10})
+        fault = await admin(
+            client,
+            "POST",
+            "/acquirers/acq_stat/faults",
+            json={"kind": "http_503", "rate": 0.3, "duration_s": 10},
+        )
         assert fault["fault"]["end_s"] == 10.0
         statuses = [(await iso_pay(client, "acq_stat", f"r{i}")).status_code for i in range(400)]
         assert abs(statuses.count(503) / 400 - 0.3) < 0.1
@@ -719,11 +824,19 @@ def test_malformed_and_late_approval_faults_still_book_the_attempt(scenario: Sce
 
         # late approval: approved (even a card the issuer declines) but answered late
         reference = issuer_declined_reference("51")
-        await admin(client, "POST", "/acquirers/acq_iso/faults",
-                    json={"kind": "late_approval", "delay_ms": 300})
+        await admin(
+            client,
+            "POST",
+            "/acquirers/acq_iso/faults",
+            json={"kind": "late_approval", "delay_ms": 300},
+        )
         started = time.monotonic()
-        late = asyncio.create_task(client.post("/acq_iso/iso/authorise", json=iso_body(
-            "late", card_type="credit", reference=reference)))
+        late = asyncio.create_task(
+            client.post(
+                "/acq_iso/iso/authorise",
+                json=iso_body("late", card_type="credit", reference=reference),
+            )
+        )
         await asyncio.sleep(0.1)
         status = (await client.get("/acq_iso/iso/transactions/late")).json()
         assert status["status"] == "approved" and not late.done()
@@ -738,12 +851,15 @@ def test_malformed_and_late_approval_faults_still_book_the_attempt(scenario: Sce
 
 def test_socket_faults_on_a_real_server(scenario: Scenario) -> None:
     app = create_app(scenario, TOKEN)
-    with BackgroundServer(app) as server, httpx.Client(base_url=server.url,
-                                                       timeout=5.0) as client:
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.url, timeout=5.0) as client:
+
         def inject(kind: str, **extra: Any) -> None:
             client.delete("/admin/acquirers/acq_iso/faults", headers=AUTH)
-            response = client.post("/admin/acquirers/acq_iso/faults", headers=AUTH,
-                                   json={"kind": kind, "rate": 1.0, **extra})
+            response = client.post(
+                "/admin/acquirers/acq_iso/faults",
+                headers=AUTH,
+                json={"kind": kind, "rate": 1.0, **extra},
+            )
             assert response.status_code == 201
 
         inject("reset")
@@ -783,8 +899,19 @@ def test_module_entry_point_serves_the_scenario(tmp_path: Path) -> None:
         port = probe.getsockname()[1]
     env = {**os.environ, "ROUTELAB_ADMIN_TOKEN": TOKEN}
     process = subprocess.Popen(
-        [sys.executable, "-m", "mock_acquirers", "--scenario", str(scenario_file),
-         "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "mock_acquirers",
+            "--scenario",
+            str(scenario_file),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30.0
@@ -812,6 +939,11 @@ def test_module_entry_point_serves_the_scenario(tmp_path: Path) -> None:
 def test_command_line_arguments() -> None:
     args = parse_args(["--scenario", "baseline", "--port", "9100", "--time-scale", "60"])
     assert (args.scenario, args.host, args.port, args.time_scale, args.seed) == (
-        "baseline", "127.0.0.1", 9100, 60.0, None)
+        "baseline",
+        "127.0.0.1",
+        9100,
+        60.0,
+        None,
+    )
     with pytest.raises(SystemExit):
         parse_args(["--scenario", "baseline", "--time-scale", "0"])

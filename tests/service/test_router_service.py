@@ -58,58 +58,84 @@ for _name, _acquirers, _retry in [
     ("hang_iso", "[iso_hang_ok, psp_ok]", QUICK),
     ("hang_psp", "[psp_hang_ok, iso_ok]", QUICK),
     ("hang_no", "[psp_hang_no, iso_ok]", QUICK),
-    ("hang_stop", "[iso_hang_ok, psp_ok]",
-     "retry: {attempt_timeout_ms: 250, budget_ms: 3000, on_timeout: stop}"),
+    (
+        "hang_stop",
+        "[iso_hang_ok, psp_ok]",
+        "retry: {attempt_timeout_ms: 250, budget_ms: 3000, on_timeout: stop}",
+    ),
     ("slow", "[psp_slow, iso_ok]", "retry: {attempt_timeout_ms: 1000, budget_ms: 3000}"),
 ]:
-    SCENARIO += (f"  - {{name: {_name}, strategy: {{type: priority}}, "
-                 f"default: {_acquirers}, {_retry}}}\n")
-SCENARIO += ("  - {name: sr, strategy: {type: sr_window, window: 20, exploration: 0.0}, "
-             "default: [psp_ok, iso_ok], " + QUICK + "}\n")
+    SCENARIO += (
+        f"  - {{name: {_name}, strategy: {{type: priority}}, default: {_acquirers}, {_retry}}}\n"
+    )
+SCENARIO += (
+    "  - {name: sr, strategy: {type: sr_window, window: 20, exploration: 0.0}, "
+    "default: [psp_ok, iso_ok], " + QUICK + "}\n"
+)
 
-CARD = {"bin": "424242", "last4": "4242", "network": "visa", "type": "credit",
-        "issuer_country": "DE"}
+CARD = {
+    "bin": "424242",
+    "last4": "4242",
+    "network": "visa",
+    "type": "credit",
+    "issuer_country": "DE",
+}
 
 
 def payment(reference: str = "order-1", **changes: Any) -> dict[str, Any]:
-    return {"amount": 1250, "currency": "EUR", "card": dict(CARD),
-            "merchant_reference": reference, **changes}
+    return {
+        "amount": 1250,
+        "currency": "EUR",
+        "card": dict(CARD),
+        "merchant_reference": reference,
+        **changes,
+    }
 
 
 class Harness:
     """A router app wired to an in-process mock acquirer app, with clients for both."""
 
-    def __init__(self, policy: str,
-                 wrap: Callable[[AcquirerTransport], AcquirerTransport] | None = None) -> None:
+    def __init__(
+        self, policy: str, wrap: Callable[[AcquirerTransport], AcquirerTransport] | None = None
+    ) -> None:
         self.scenario = parse_scenario(SCENARIO)
         self.mock = create_mock(self.scenario, TOKEN)
         inner = AsgiTransport(self.mock)
         self.transport = wrap(inner) if wrap else inner
-        self.app = create_app(self.scenario, TOKEN, transport=self.transport,
-                              settings=RouterSettings(policy=policy, void_timeout_s=0.5,
-                                                      late_check_horizon_s=5.0))
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(self.app),
-                                        base_url="http://router")
-        self.mock_admin = httpx.AsyncClient(transport=httpx.ASGITransport(self.mock),
-                                            base_url="http://mock", headers=AUTH)
+        self.app = create_app(
+            self.scenario,
+            TOKEN,
+            transport=self.transport,
+            settings=RouterSettings(policy=policy, void_timeout_s=0.5, late_check_horizon_s=5.0),
+        )
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(self.app), base_url="http://router"
+        )
+        self.mock_admin = httpx.AsyncClient(
+            transport=httpx.ASGITransport(self.mock), base_url="http://mock", headers=AUTH
+        )
         self._keys = 0
 
-    async def pay(self, body: Mapping[str, Any] | None = None, key: str | None = None
-                  ) -> httpx.Response:
+    async def pay(
+        self, body: Mapping[str, Any] | None = None, key: str | None = None
+    ) -> httpx.Response:
         if key is None:
             self._keys += 1
             key = f"key-{self._keys}"
-        return await self.client.post("/v1/payments", json=body or payment(),
-                                      headers={"Idempotency-Key": key})
+        return await self.client.post(
+            "/v1/payments", json=body or payment(), headers={"Idempotency-Key": key}
+        )
 
     async def ledger(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = (await self.mock_admin.get("/admin/ledger")).json()[
-            "entries"]
+            "entries"
+        ]
         return entries
 
     async def counters(self, acquirer: str) -> dict[str, Any]:
-        data: dict[str, Any] = (await self.mock_admin.get(
-            f"/admin/acquirers/{acquirer}/counters")).json()
+        data: dict[str, Any] = (
+            await self.mock_admin.get(f"/admin/acquirers/{acquirer}/counters")
+        ).json()
         return data
 
     async def book(self) -> list[dict[str, Any]]:
@@ -127,8 +153,11 @@ class Harness:
             acquirer.cancel_pending()
 
 
-def run(policy: str, test: Callable[[Harness], Awaitable[None]],
-        wrap: Callable[[AcquirerTransport], AcquirerTransport] | None = None) -> None:
+def run(
+    policy: str,
+    test: Callable[[Harness], Awaitable[None]],
+    wrap: Callable[[AcquirerTransport], AcquirerTransport] | None = None,
+) -> None:
     async def main() -> None:
         harness = Harness(policy, wrap)
         try:
@@ -142,8 +171,10 @@ def run(policy: str, test: Callable[[Harness], Awaitable[None]],
 # --- routing ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("policy", "acquirer", "raw_code"), [
-    ("psp_first", "psp_ok", "Authorised"), ("iso_first", "iso_ok", "00")])
+@pytest.mark.parametrize(
+    ("policy", "acquirer", "raw_code"),
+    [("psp_first", "psp_ok", "Authorised"), ("iso_first", "iso_ok", "00")],
+)
 def test_happy_path_in_both_dialects(policy: str, acquirer: str, raw_code: str) -> None:
     async def test(h: Harness) -> None:
         response = await h.pay()
@@ -153,12 +184,14 @@ def test_happy_path_in_both_dialects(policy: str, acquirer: str, raw_code: str) 
         assert (body["code"], body["decline_class"], body["rule"]) == ("00", None, "default")
         assert (body["policy"], body["policy_version"]) == (policy, 1)
         assert [(a["acquirer"], a["code"], a["class"]) for a in body["attempts"]] == [
-            (acquirer, "00", "approved")]
+            (acquirer, "00", "approved")
+        ]
         assert body["attempts"][0].get("raw_code", "00") == raw_code
         assert body["latency_ms"] >= body["attempts"][0]["latency_ms"] > 0
         ledger = await h.ledger()
         assert [(e["acquirer"], e["key"], e["status"]) for e in ledger] == [
-            (acquirer, f"{body['payment_id']}-1", "approved")]
+            (acquirer, f"{body['payment_id']}-1", "approved")
+        ]
         assert ledger[0]["bin"] == "424242" and ledger[0]["last4"] == "4242"
         again = await h.client.get(f"/v1/payments/{body['payment_id']}")
         assert again.json() == body
@@ -167,16 +200,23 @@ def test_happy_path_in_both_dialects(policy: str, acquirer: str, raw_code: str) 
     run(policy, test)
 
 
-@pytest.mark.parametrize(("policy", "first", "code", "klass"), [
-    ("decline_05", "psp_05", "05", "soft_decline"),
-    ("tech_96", "iso_96", "96", "technical_error")])
-def test_cascade_on_do_not_honour_and_system_malfunction(policy: str, first: str, code: str,
-                                                         klass: str) -> None:
+@pytest.mark.parametrize(
+    ("policy", "first", "code", "klass"),
+    [
+        ("decline_05", "psp_05", "05", "soft_decline"),
+        ("tech_96", "iso_96", "96", "technical_error"),
+    ],
+)
+def test_cascade_on_do_not_honour_and_system_malfunction(
+    policy: str, first: str, code: str, klass: str
+) -> None:
     async def test(h: Harness) -> None:
         body = (await h.pay()).json()
         assert body["status"] == "approved"
         assert [(a["acquirer"], a["code"], a["class"]) for a in body["attempts"]] == [
-            (first, code, klass), (body["acquirer"], "00", "approved")]
+            (first, code, klass),
+            (body["acquirer"], "00", "approved"),
+        ]
         keys = [a["key"] for a in body["attempts"]]
         assert keys == [f"{body['payment_id']}-1", f"{body['payment_id']}-2"]
 
@@ -187,23 +227,31 @@ def test_no_cascade_on_insufficient_funds() -> None:
     async def test(h: Harness) -> None:
         body = (await h.pay()).json()
         assert (body["status"], body["code"], body["decline_class"]) == (
-            "declined", "51", "soft_decline")
+            "declined",
+            "51",
+            "soft_decline",
+        )
         assert [a["acquirer"] for a in body["attempts"]] == ["iso_51"]
         assert (await h.counters("psp_ok"))["requests"] == 0
 
     run("funds_51", test)
 
 
-@pytest.mark.parametrize(("policy", "hung", "second"), [
-    ("hang_iso", "iso_hang_ok", "psp_ok"), ("hang_psp", "psp_hang_ok", "iso_ok")])
-def test_timeout_voids_the_late_approval_then_cascades(policy: str, hung: str,
-                                                       second: str) -> None:
+@pytest.mark.parametrize(
+    ("policy", "hung", "second"),
+    [("hang_iso", "iso_hang_ok", "psp_ok"), ("hang_psp", "psp_hang_ok", "iso_ok")],
+)
+def test_timeout_voids_the_late_approval_then_cascades(policy: str, hung: str, second: str) -> None:
     async def test(h: Harness) -> None:
         body = (await h.pay()).json()
         assert body["status"] == "approved" and body["acquirer"] == second
         first, last = body["attempts"]
         assert (first["acquirer"], first["code"], first["class"], first["void"]) == (
-            hung, "68", "timeout", "voided")
+            hung,
+            "68",
+            "timeout",
+            "voided",
+        )
         await asyncio.sleep(0.6)  # the hung attempt completes at the acquirer...
         ledger = {e["key"]: (e["acquirer"], e["status"]) for e in await h.ledger()}
         # ...and its approval is booked already reversed: the card is charged once
@@ -217,6 +265,7 @@ def test_timeout_voids_the_late_approval_then_cascades(policy: str, hung: str,
 def test_void_of_a_pending_decline_is_confirmed_and_cascades() -> None:
     """A cancel overtaking an attempt still in flight is accepted whatever its outcome,
     as real acquirers do, so the router may cascade at once (as the simulator does)."""
+
     async def test(h: Harness) -> None:
         body = (await h.pay()).json()
         first, second = body["attempts"]
@@ -237,8 +286,9 @@ class VoidsFail:
     def __init__(self, inner: AcquirerTransport) -> None:
         self.inner = inner
 
-    async def post(self, path: str, body: bytes, headers: Mapping[str, str],
-                   timeout_s: float) -> TransportResponse:
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> TransportResponse:
         if path.endswith(("/reversal", "/cancels")):
             raise TransportError("CONN_RESET", True, "void lost")
         return await self.inner.post(path, body, headers, timeout_s)
@@ -273,7 +323,9 @@ def test_on_timeout_stop_still_voids_in_the_background() -> None:
     async def test(h: Harness) -> None:
         body = (await h.pay()).json()
         assert (body["status"], [a["acquirer"] for a in body["attempts"]]) == (
-            "failed", ["iso_hang_ok"])
+            "failed",
+            ["iso_hang_ok"],
+        )
         for _ in range(30):
             await asyncio.sleep(0.1)
             if not (await h.book())[0]["unresolved_keys"]:
@@ -284,17 +336,20 @@ def test_on_timeout_stop_still_voids_in_the_background() -> None:
     run("hang_stop", test)
 
 
-@pytest.mark.parametrize(("kind", "code"), [("http_503", "HTTP_503"), ("reset", "CONN_RESET"),
-                                            ("malformed", "BAD_BODY")])
+@pytest.mark.parametrize(
+    ("kind", "code"), [("http_503", "HTTP_503"), ("reset", "CONN_RESET"), ("malformed", "BAD_BODY")]
+)
 def test_http_faults_cascade_as_technical_errors(kind: str, code: str) -> None:
     async def test(h: Harness) -> None:
-        await h.mock_admin.post("/admin/acquirers/psp_ok/faults",
-                                json={"kind": kind, "rate": 1.0})
+        await h.mock_admin.post("/admin/acquirers/psp_ok/faults", json={"kind": kind, "rate": 1.0})
         body = (await h.pay()).json()
         assert body["status"] == "approved" and body["acquirer"] == "iso_ok"
         first = body["attempts"][0]
         assert (first["acquirer"], first["code"], first["class"]) == (
-            "psp_ok", code, "technical_error")
+            "psp_ok",
+            code,
+            "technical_error",
+        )
         ledger = {e["key"]: e["status"] for e in await h.ledger()}
         assert ledger.get(body["attempts"][1]["key"]) == "approved"
         assert ledger.get(first["key"]) in (None, "reversed")  # a damaged answer was voided
@@ -304,10 +359,15 @@ def test_http_faults_cascade_as_technical_errors(kind: str, code: str) -> None:
 
 def test_reconciliation_under_faults_every_approval_belongs_to_exactly_one_payment() -> None:
     async def test(h: Harness) -> None:
-        for kind, rate in (("http_503", 0.2), ("reset", 0.15), ("late_approval", 0.25),
-                           ("truncated", 0.15)):
-            await h.mock_admin.post("/admin/acquirers/psp_ok/faults",
-                                    json={"kind": kind, "rate": rate, "delay_ms": 400})
+        for kind, rate in (
+            ("http_503", 0.2),
+            ("reset", 0.15),
+            ("late_approval", 0.25),
+            ("truncated", 0.15),
+        ):
+            await h.mock_admin.post(
+                "/admin/acquirers/psp_ok/faults", json={"kind": kind, "rate": rate, "delay_ms": 400}
+            )
         answers = await asyncio.gather(*(h.pay(payment(f"order-{i}")) for i in range(40)))
         bodies = [a.json() for a in answers]
         assert all(a.status_code == 200 for a in answers)
@@ -357,23 +417,30 @@ def test_concurrent_duplicates_wait_for_the_first_and_authorise_once() -> None:
 PAN = "4242424242424242"
 
 
-@pytest.mark.parametrize(("body", "status", "field"), [
-    (payment(card={**CARD, "bin": "4242"}), 422, "card.bin"),
-    (payment(card={**CARD, "bin": PAN}), 422, "card.bin"),
-    (payment(card={**CARD, "number": PAN}), 422, "card.number"),
-    (payment(amount=-5), 422, "amount"),
-    (payment(amount=12.5), 422, "amount"),
-    (payment(currency="eur"), 422, "currency"),
-    (payment(reference=f"order {PAN}"), 422, "merchant_reference"),
-    ({"amount": 1250, "currency": "EUR"}, 422, "card"),
-    (b"{not json", 400, "body"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (payment(card={**CARD, "bin": "4242"}), 422, "card.bin"),
+        (payment(card={**CARD, "bin": PAN}), 422, "card.bin"),
+        (payment(card={**CARD, "number": PAN}), 422, "card.number"),
+        (payment(amount=-5), 422, "amount"),
+        (payment(amount=12.5), 422, "amount"),
+        (payment(currency="eur"), 422, "currency"),
+        (payment(reference=f"order {PAN}"), 422, "merchant_reference"),
+        ({"amount": 1250, "currency": "EUR"}, 422, "card"),
+        (b"{not json", 400, "body"),
+    ],
+)
 def test_bad_requests_are_refused_readably_without_echoing_card_data(
-        body: dict[str, Any] | bytes, status: int, field: str) -> None:
+    body: dict[str, Any] | bytes, status: int, field: str
+) -> None:
     async def test(h: Harness) -> None:
         content = body if isinstance(body, bytes) else orjson.dumps(body)
-        response = await h.client.post("/v1/payments", content=content, headers={
-            "Idempotency-Key": "k-1", "content-type": "application/json"})
+        response = await h.client.post(
+            "/v1/payments",
+            content=content,
+            headers={"Idempotency-Key": "k-1", "content-type": "application/json"},
+        )
         assert response.status_code == status
         problems = response.json()["problems"]
         assert field in [p["field"] for p in problems]
@@ -401,21 +468,24 @@ def test_missing_idempotency_key() -> None:
 def test_policy_hot_swap_valid_then_invalid() -> None:
     async def test(h: Harness) -> None:
         assert (await h.client.get("/admin/policy")).status_code == 401
-        assert (await h.client.get("/admin/policy", headers={
-            "Authorization": "Bearer wrong"})).status_code == 401
+        assert (
+            await h.client.get("/admin/policy", headers={"Authorization": "Bearer wrong"})
+        ).status_code == 401
         current = (await h.client.get("/admin/policy", headers=AUTH)).json()
         assert (current["version"], current["policy"]["name"]) == (1, "slow")
         in_flight = asyncio.create_task(h.pay())  # on the old policy, 150 ms at psp_slow
         await asyncio.sleep(0.05)
-        new = {"name": "iso_now", "strategy": {"type": "priority"},
-               "default": ["iso_ok", "psp_ok"]}
+        new = {"name": "iso_now", "strategy": {"type": "priority"}, "default": ["iso_ok", "psp_ok"]}
         swapped = await h.client.put("/admin/policy", json=new, headers=AUTH)
         assert swapped.status_code == 200 and swapped.json()["version"] == 2
         old_body = (await in_flight).json()
         assert (old_body["acquirer"], old_body["policy_version"]) == ("psp_slow", 1)
         body = (await h.pay()).json()
         assert (body["acquirer"], body["policy"], body["policy_version"]) == (
-            "iso_ok", "iso_now", 2)
+            "iso_ok",
+            "iso_now",
+            2,
+        )
         bad = {"name": "broken", "strategy": {"type": "priority"}, "default": ["acq_nope"]}
         refused = await h.client.put("/admin/policy", json=bad, headers=AUTH)
         assert refused.status_code == 422
@@ -433,8 +503,11 @@ def test_policy_hot_swap_valid_then_invalid() -> None:
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_metrics_exposition_has_the_expected_series() -> None:
@@ -447,19 +520,46 @@ def test_metrics_exposition_has_the_expected_series() -> None:
         assert response.headers["content-type"].startswith("text/plain")
         samples = _samples(response.text)
         L = frozenset  # noqa: N806  (a label set reads best short)
-        assert samples[("routelab_router_payments_total", L({
-            ("outcome", "approved"), ("acquirer", "psp_ok")}))] == 5
-        assert samples[("routelab_router_attempts_total", L({
-            ("acquirer", "psp_ok"), ("class", "approved")}))] == 5
-        assert samples[("routelab_router_payment_latency_seconds_count", L({
-            ("outcome", "approved")}))] == 5
-        assert samples[("routelab_router_attempt_latency_seconds_count", L({
-            ("acquirer", "psp_ok")}))] == 5
-        assert samples[("routelab_router_strategy_score", L({
-            ("segment", "visa/False"), ("acquirer", "psp_ok")}))] == 1.0
+        assert (
+            samples[
+                (
+                    "routelab_router_payments_total",
+                    L({("outcome", "approved"), ("acquirer", "psp_ok")}),
+                )
+            ]
+            == 5
+        )
+        assert (
+            samples[
+                (
+                    "routelab_router_attempts_total",
+                    L({("acquirer", "psp_ok"), ("class", "approved")}),
+                )
+            ]
+            == 5
+        )
+        assert (
+            samples[("routelab_router_payment_latency_seconds_count", L({("outcome", "approved")}))]
+            == 5
+        )
+        assert (
+            samples[("routelab_router_attempt_latency_seconds_count", L({("acquirer", "psp_ok")}))]
+            == 5
+        )
+        assert (
+            samples[
+                (
+                    "routelab_router_strategy_score",
+                    L({("segment", "visa/False"), ("acquirer", "psp_ok")}),
+                )
+            ]
+            == 1.0
+        )
         assert samples[("routelab_router_policy_version", L({("policy", "sr")}))] == 1
-        assert samples[("routelab_router_rejected_requests_total", L({
-            ("reason", "invalid_request")}))] == 1
+        assert (
+            samples[("routelab_router_rejected_requests_total", L({("reason", "invalid_request")}))]
+            == 1
+        )
         health = (await h.client.get("/healthz")).json()
         assert health["status"] == "ok" and health["policy"] == "sr"
 

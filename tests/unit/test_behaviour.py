@@ -30,9 +30,16 @@ def latency(**spec: Any) -> LatencyModel:
     return LATENCY.validate_python(spec)
 
 
-def pay(*, amount: int = 5_000, network: str = "visa", card_type: str = "credit",
-        issuer_country: str = "DE", bin: str = "411111", currency: str = "EUR",
-        cross_border: bool | None = None) -> Payment:
+def pay(
+    *,
+    amount: int = 5_000,
+    network: str = "visa",
+    card_type: str = "credit",
+    issuer_country: str = "DE",
+    bin: str = "411111",
+    currency: str = "EUR",
+    cross_border: bool | None = None,
+) -> Payment:
     """A payment for a merchant in DE unless ``cross_border`` says otherwise."""
     if cross_border is None:
         cross_border = issuer_country != "DE"
@@ -98,18 +105,22 @@ def test_empirical_latency_interpolates_and_clamps() -> None:
     assert latency_quantile(model, 0.1) == 200.0  # below the lowest listed percentile
     assert latency_quantile(model, 0.999) == 1500.0  # above the highest
     full = latency(dist="empirical", percentiles={0: 100, 50: 200, 100: 1000})
-    assert np.allclose(latency_quantile(full, np.array([0.0, 0.25, 0.75, 1.0])),
-                       [100.0, 150.0, 600.0, 1000.0])
+    assert np.allclose(
+        latency_quantile(full, np.array([0.0, 0.25, 0.75, 1.0])), [100.0, 150.0, 600.0, 1000.0]
+    )
     # mean = ∫ Q(u) du: two trapezoids, 0.5 * 150 + 0.5 * 600
     assert latency_mean(full) == pytest.approx(375.0, rel=1e-6)
 
 
-@pytest.mark.parametrize("spec", [
-    {"dist": "uniform", "low_ms": 50, "high_ms": 90},
-    {"dist": "exponential", "mean_ms": 300},
-    {"dist": "lognormal", "median_ms": 200, "sigma": 0.8},
-    {"dist": "empirical", "percentiles": {10: 100, 60: 250, 95: 900}},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"dist": "uniform", "low_ms": 50, "high_ms": 90},
+        {"dist": "exponential", "mean_ms": 300},
+        {"dist": "lognormal", "median_ms": 200, "sigma": 0.8},
+        {"dist": "empirical", "percentiles": {10: 100, 60: 250, 95: 900}},
+    ],
+)
 def test_latency_mean_is_the_integral_of_the_quantile(spec: dict[str, Any]) -> None:
     model = latency(**spec)
     numeric = integrate.quad(lambda u: float(latency_quantile(model, u)), 0.0, 1.0, limit=200)[0]
@@ -149,12 +160,17 @@ def test_issuer_code_always_wins(issuer_code: str) -> None:
 
 
 def test_approval_is_base_plus_matching_deltas() -> None:
-    acq = acquirer(approval={"base": 0.9, "effects": [
-        {"when": {"cross_border": True}, "delta": -0.1},
-        {"when": {"network": "amex"}, "delta": -0.05},
-        {"when": {"card_type": "debit"}, "delta": 0.03},
-        {"when": {"amount": {"min": 100_000}}, "delta": -0.2},
-    ]})
+    acq = acquirer(
+        approval={
+            "base": 0.9,
+            "effects": [
+                {"when": {"cross_border": True}, "delta": -0.1},
+                {"when": {"network": "amex"}, "delta": -0.05},
+                {"when": {"card_type": "debit"}, "delta": 0.03},
+                {"when": {"amount": {"min": 100_000}}, "delta": -0.2},
+            ],
+        }
+    )
     cases = [
         (pay(), 0.9),
         (pay(network="amex", card_type="debit", issuer_country="US"), 0.78),
@@ -180,8 +196,7 @@ def test_decline_code_mix_matches_the_weights() -> None:
     acq = acquirer(decline_codes={"05": 0.75, "59": 0.05, "91": 0.1, "96": 0.1})
     rng = np.random.default_rng(21)
     n = 200_000
-    codes = Counter(acq.attempt(pay(), 0.0, None, 0.5, u, 1.0).code
-                    for u in rng.random(n).tolist())
+    codes = Counter(acq.attempt(pay(), 0.0, None, 0.5, u, 1.0).code for u in rng.random(n).tolist())
     lo, hi = sps.binom.interval(0.999, n, 0.9)
     assert lo <= codes["00"] <= hi
     declined = n - codes["00"]
@@ -194,18 +209,38 @@ def test_decline_code_mix_matches_the_weights() -> None:
 def test_decline_code_boundaries_follow_the_rescaled_uniform() -> None:
     acq = acquirer(approval={"base": 0.6}, decline_codes={"05": 1, "51": 1, "96": 2})
     # declines take [0.6, 1): 05 gets [0.6, 0.7), 51 [0.7, 0.8), 96 [0.8, 1)
-    for u, code in [(0.6, "05"), (0.69, "05"), (0.71, "51"), (0.79, "51"), (0.81, "96"),
-                    (0.999999, "96")]:
+    for u, code in [
+        (0.6, "05"),
+        (0.69, "05"),
+        (0.71, "51"),
+        (0.79, "51"),
+        (0.81, "96"),
+        (0.999999, "96"),
+    ]:
         assert acq.attempt(pay(), 0.0, None, 0.5, u, 1.0).code == code, u
 
 
 # --- incidents -------------------------------------------------------------------------
 
 INCIDENTS = [
-    {"name": "visa-outage", "start_s": 100, "end_s": 200, "when": {"network": "visa"},
-     "approval_delta": -0.2, "error_rate": 0.1, "timeout_rate": 0.05, "latency_factor": 2.0},
-    {"name": "slow", "start_s": 150, "end_s": 300, "approval_delta": -0.1,
-     "error_rate": 0.05, "latency_factor": 3.0},
+    {
+        "name": "visa-outage",
+        "start_s": 100,
+        "end_s": 200,
+        "when": {"network": "visa"},
+        "approval_delta": -0.2,
+        "error_rate": 0.1,
+        "timeout_rate": 0.05,
+        "latency_factor": 2.0,
+    },
+    {
+        "name": "slow",
+        "start_s": 150,
+        "end_s": 300,
+        "approval_delta": -0.1,
+        "error_rate": 0.05,
+        "latency_factor": 3.0,
+    },
 ]
 
 
@@ -222,7 +257,13 @@ INCIDENTS = [
     ],
 )
 def test_incidents_combine_in_their_window_for_matching_payments(
-    *, t: float, network: str, approval: float, error: float, timeout: float, factor: float,
+    *,
+    t: float,
+    network: str,
+    approval: float,
+    error: float,
+    timeout: float,
+    factor: float,
 ) -> None:
     acq = acquirer(technical_error_rate=0.01, timeout_rate=0.002, incidents=INCIDENTS)
     cond = acq.conditions(pay(network=network), t)
@@ -232,7 +273,8 @@ def test_incidents_combine_in_their_window_for_matching_payments(
     assert cond.latency_factor == pytest.approx(factor)
     # attempt() applies the same conditions
     assert acq.attempt(pay(network=network), t, None, 0.9, 0.0, 100.0).service_ms == (
-        pytest.approx(100.0 * factor))
+        pytest.approx(100.0 * factor)
+    )
     assert acq.attempt(pay(network=network), t, None, error - 1e-9, 0.0, 1.0).technical
     assert not acq.attempt(pay(network=network), t, None, error + 1e-9, 0.0, 1.0).technical
     hung = acq.attempt(pay(network=network), t, None, error + timeout - 1e-9, 0.0, 1.0)
@@ -242,8 +284,10 @@ def test_incidents_combine_in_their_window_for_matching_payments(
 
 
 def test_incident_rates_are_capped() -> None:
-    acq = acquirer(technical_error_rate=0.5, incidents=[
-        {"start_s": 0, "end_s": 10, "error_rate": 0.8, "approval_delta": -1.0}])
+    acq = acquirer(
+        technical_error_rate=0.5,
+        incidents=[{"start_s": 0, "end_s": 10, "error_rate": 0.8, "approval_delta": -1.0}],
+    )
     cond = acq.conditions(pay(), 5.0)
     assert cond.error_rate == 1.0 and cond.approval == 0.0
 
@@ -265,8 +309,12 @@ def test_active_incidents_and_injection() -> None:
 
 
 def test_fee_per_network() -> None:
-    acq = acquirer(fees={"default": {"pct_bps": 100, "fixed": 10, "per_attempt": 2},
-                         "by_network": {"amex": {"pct_bps": 250}}})
+    acq = acquirer(
+        fees={
+            "default": {"pct_bps": 100, "fixed": 10, "per_attempt": 2},
+            "by_network": {"amex": {"pct_bps": 250}},
+        }
+    )
     assert acq.fee(pay(amount=10_000), approved=True) == pytest.approx(2 + 100 + 10)
     assert acq.fee(pay(amount=10_000), approved=False) == 2.0
     assert acq.fee(pay(amount=10_000, network="amex"), approved=True) == pytest.approx(250.0)
@@ -276,31 +324,50 @@ def test_fee_per_network() -> None:
 
 # --- issuer ----------------------------------------------------------------------------
 
-ISSUER = {"base": {"51": 0.04, "05": 0.01, "54": 0.004},
-          "effects": [{"when": {"card_type": "debit"}, "factor": 1.5},
-                      {"when": {"cross_border": True}, "factor": 2.0}]}
+ISSUER = {
+    "base": {"51": 0.04, "05": 0.01, "54": 0.004},
+    "effects": [
+        {"when": {"card_type": "debit"}, "factor": 1.5},
+        {"when": {"cross_border": True}, "factor": 2.0},
+    ],
+}
 
 
-@pytest.mark.parametrize(("payment", "factor"), [
-    (pay(), 1.0), (pay(card_type="debit"), 1.5), (pay(issuer_country="US"), 2.0),
-    (pay(card_type="debit", issuer_country="US"), 3.0),
-])
+@pytest.mark.parametrize(
+    ("payment", "factor"),
+    [
+        (pay(), 1.0),
+        (pay(card_type="debit"), 1.5),
+        (pay(issuer_country="US"), 2.0),
+        (pay(card_type="debit", issuer_country="US"), 3.0),
+    ],
+)
 def test_issuer_probabilities_per_segment(payment: Payment, factor: float) -> None:
     issuer = IssuerModel(IssuerDeclines.model_validate(ISSUER))
     p51, p05, p54 = 0.04 * factor, 0.01 * factor, 0.004 * factor
     total = p51 + p05 + p54
     assert issuer.decline_probability(payment) == pytest.approx(total)
     # the codes partition [0, total) in the order listed
-    for u, code in [(0.0, "51"), (p51 - 1e-9, "51"), (p51 + 1e-9, "05"),
-                    (p51 + p05 - 1e-9, "05"), (p51 + p05 + 1e-9, "54"), (total - 1e-9, "54"),
-                    (issuer.decline_probability(payment), None), (total + 1e-9, None),
-                    (0.999, None)]:
+    for u, code in [
+        (0.0, "51"),
+        (p51 - 1e-9, "51"),
+        (p51 + 1e-9, "05"),
+        (p51 + p05 - 1e-9, "05"),
+        (p51 + p05 + 1e-9, "54"),
+        (total - 1e-9, "54"),
+        (issuer.decline_probability(payment), None),
+        (total + 1e-9, None),
+        (0.999, None),
+    ]:
         assert issuer.decline_code(payment, u) == code, (u, code)
 
 
 def test_issuer_declines_are_capped_at_certainty() -> None:
-    issuer = IssuerModel(IssuerDeclines.model_validate(
-        {"base": {"51": 0.2, "05": 0.1}, "effects": [{"when": {}, "factor": 20}]}))
+    issuer = IssuerModel(
+        IssuerDeclines.model_validate(
+            {"base": {"51": 0.2, "05": 0.1}, "effects": [{"when": {}, "factor": 20}]}
+        )
+    )
     assert issuer.decline_probability(pay()) == pytest.approx(1.0)
     assert issuer.decline_code(pay(), 0.66) == "51"
     assert issuer.decline_code(pay(), 0.67) == "05"
@@ -309,27 +376,52 @@ def test_issuer_declines_are_capped_at_certainty() -> None:
 
 # --- segment caching -------------------------------------------------------------------
 
-effect_whens = st.sampled_from([
-    {}, {"network": "amex"}, {"cross_border": True}, {"card_type": ["debit"]},
-    {"amount": {"min": 1_000, "max": 5_000}}, {"amount": {"min": 5_000}}, {"amount": 250},
-    {"bin": "4111"}, {"issuer_country": ["US", "FR"], "card_type": "debit"},
-])
+effect_whens = st.sampled_from(
+    [
+        {},
+        {"network": "amex"},
+        {"cross_border": True},
+        {"card_type": ["debit"]},
+        {"amount": {"min": 1_000, "max": 5_000}},
+        {"amount": {"min": 5_000}},
+        {"amount": 250},
+        {"bin": "4111"},
+        {"issuer_country": ["US", "FR"], "card_type": "debit"},
+    ]
+)
 payments = st.builds(
-    pay, amount=st.sampled_from([250, 999, 1_000, 4_999, 5_000, 80_000]),
-    network=st.sampled_from(["visa", "amex"]), card_type=st.sampled_from(["credit", "debit"]),
+    pay,
+    amount=st.sampled_from([250, 999, 1_000, 4_999, 5_000, 80_000]),
+    network=st.sampled_from(["visa", "amex"]),
+    card_type=st.sampled_from(["credit", "debit"]),
     issuer_country=st.sampled_from(["DE", "US", "FR"]),
-    bin=st.sampled_from(["411111", "400000"]), cross_border=st.booleans())
+    bin=st.sampled_from(["411111", "400000"]),
+    cross_border=st.booleans(),
+)
 
 
 @settings(max_examples=100, deadline=None)
-@given(whens=st.lists(effect_whens, min_size=1, max_size=4),
-       batch=st.lists(payments, min_size=1, max_size=30))
-def test_segment_caches_do_not_change_answers(whens: list[dict[str, Any]],
-                                              batch: list[Payment]) -> None:
-    acq = acquirer(approval={"base": 0.8, "effects": [
-        {"when": w, "delta": 0.05 * (i + 1)} for i, w in enumerate(whens)]})
-    issuer = IssuerModel(IssuerDeclines.model_validate({"base": {"51": 0.05}, "effects": [
-        {"when": w, "factor": 1.0 + i} for i, w in enumerate(whens)]}))
+@given(
+    whens=st.lists(effect_whens, min_size=1, max_size=4),
+    batch=st.lists(payments, min_size=1, max_size=30),
+)
+def test_segment_caches_do_not_change_answers(
+    whens: list[dict[str, Any]], batch: list[Payment]
+) -> None:
+    acq = acquirer(
+        approval={
+            "base": 0.8,
+            "effects": [{"when": w, "delta": 0.05 * (i + 1)} for i, w in enumerate(whens)],
+        }
+    )
+    issuer = IssuerModel(
+        IssuerDeclines.model_validate(
+            {
+                "base": {"51": 0.05},
+                "effects": [{"when": w, "factor": 1.0 + i} for i, w in enumerate(whens)],
+            }
+        )
+    )
     for _ in range(2):
         for p in batch:
             assert acq.base_approval(p) == acq._approval_for(p)

@@ -70,14 +70,16 @@ def brute_force(capacity: int, jobs: list[tuple[float, float]]) -> list[float]:
 # times on a half-second grid so arrivals and departures coincide often (exact in floats)
 jobs_strategy = st.lists(
     st.tuples(st.integers(0, 40).map(lambda k: k / 2), st.integers(1, 12).map(lambda k: k / 2)),
-    min_size=1, max_size=60,
+    min_size=1,
+    max_size=60,
 ).map(sorted)
 
 
 @settings(max_examples=200, deadline=None)
 @given(capacity=st.integers(1, 4), jobs=jobs_strategy)
-def test_matches_a_brute_force_event_simulation(capacity: int,
-                                                jobs: list[tuple[float, float]]) -> None:
+def test_matches_a_brute_force_event_simulation(
+    capacity: int, jobs: list[tuple[float, float]]
+) -> None:
     queue = CapacityQueue(capacity)
     starts = []
     for i, (now, service) in enumerate(jobs):
@@ -90,9 +92,10 @@ def test_matches_a_brute_force_event_simulation(capacity: int,
         assert queue.queued(now) == waiting
     assert starts == brute_force(capacity, jobs)
     # never more than c in service at once: sweep every start and finish
-    events = sorted([(s, 1) for s in starts]
-                    + [(s + d, -1) for s, (_, d) in zip(starts, jobs, strict=True)],
-                    key=lambda e: (e[0], e[1]))  # a finish at t frees its slot before a start
+    events = sorted(
+        [(s, 1) for s in starts] + [(s + d, -1) for s, (_, d) in zip(starts, jobs, strict=True)],
+        key=lambda e: (e[0], e[1]),
+    )  # a finish at t frees its slot before a start
     in_service = 0
     for _, step in events:
         in_service += step

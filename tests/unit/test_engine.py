@@ -20,21 +20,37 @@ from scenarios.schema import RoutingPolicy, SrWindowStrategy
 from scenarios.streams import UniformStream
 
 
-def pay(*, amount: int = 5_000, currency: str = "EUR", network: str = "visa",
-        card_type: str = "credit", issuer_country: str = "DE", bin: str = "411111",
-        cross_border: bool | None = None) -> Payment:
+def pay(
+    *,
+    amount: int = 5_000,
+    currency: str = "EUR",
+    network: str = "visa",
+    card_type: str = "credit",
+    issuer_country: str = "DE",
+    bin: str = "411111",
+    cross_border: bool | None = None,
+) -> Payment:
     """A payment for a merchant in DE unless ``cross_border`` says otherwise."""
     if cross_border is None:
         cross_border = issuer_country != "DE"
     return Payment(amount, currency, network, card_type, issuer_country, bin, cross_border)
 
 
-def policy(strategy: dict[str, Any], rules: list[dict[str, Any]] | None = None,
-           default: list[str] | None = None, **retry: Any) -> RoutingPolicy:
-    return RoutingPolicy.model_validate({
-        "name": "p", "strategy": strategy, "rules": rules or [],
-        "default": default or ["a", "b", "c"], "retry": retry,
-    })
+def policy(
+    strategy: dict[str, Any],
+    rules: list[dict[str, Any]] | None = None,
+    default: list[str] | None = None,
+    **retry: Any,
+) -> RoutingPolicy:
+    return RoutingPolicy.model_validate(
+        {
+            "name": "p",
+            "strategy": strategy,
+            "rules": rules or [],
+            "default": default or ["a", "b", "c"],
+            "retry": retry,
+        }
+    )
 
 
 PRIORITY = {"type": "priority"}
@@ -52,9 +68,11 @@ def chosen(rules: list[dict[str, Any]], payment: Payment) -> str:
 
 
 def test_first_matching_rule_wins_top_to_bottom() -> None:
-    rules = [rule("amex", {"network": "amex"}, ["c"]),
-             rule("cross", {"cross_border": True}, ["b", "c"]),
-             rule("visa", {"network": "visa"}, ["a", "b"])]
+    rules = [
+        rule("amex", {"network": "amex"}, ["c"]),
+        rule("cross", {"cross_border": True}, ["b", "c"]),
+        rule("visa", {"network": "visa"}, ["a", "b"]),
+    ]
     book = RuleBook(policy(PRIORITY, rules))
     cross_visa = book.select(pay(issuer_country="US"))
     assert cross_visa.rule == "cross"  # also matches "visa", but "cross" comes first
@@ -121,8 +139,11 @@ BINS = ["400000", "411111", "411199", "419999", "510000", "555555", "340000"]
 
 
 def _str_test(values: list[str]) -> st.SearchStrategy[Any]:
-    return st.one_of(st.none(), st.sampled_from(values),
-                     st.lists(st.sampled_from(values), min_size=1, max_size=2, unique=True))
+    return st.one_of(
+        st.none(),
+        st.sampled_from(values),
+        st.lists(st.sampled_from(values), min_size=1, max_size=2, unique=True),
+    )
 
 
 def _amount_range(bounds: tuple[int | None, int | None]) -> dict[str, int] | None:
@@ -136,8 +157,9 @@ def _amount_range(bounds: tuple[int | None, int | None]) -> dict[str, int] | Non
 
 amount_tests = st.one_of(
     st.none(),
-    st.tuples(st.none() | st.sampled_from(AMOUNT_POINTS),
-              st.none() | st.sampled_from(AMOUNT_POINTS)).map(_amount_range),
+    st.tuples(
+        st.none() | st.sampled_from(AMOUNT_POINTS), st.none() | st.sampled_from(AMOUNT_POINTS)
+    ).map(_amount_range),
 )
 bin_tests = st.one_of(
     st.none(),
@@ -181,8 +203,9 @@ def test_cached_selection_equals_uncached_match(data: st.DataObject, with_bin: b
     batch = data.draw(st.lists(payments, min_size=1, max_size=40))
     for _ in range(2):  # the second pass is served from the cache
         for p in batch:
-            expected = next((f"r{i}" for i, (when, _) in enumerate(book._rules)
-                             if when.matches(p)), "default")
+            expected = next(
+                (f"r{i}" for i, (when, _) in enumerate(book._rules) if when.matches(p)), "default"
+            )
             assert book._match(p).rule == expected
             assert book.select(p) == book._match(p), p
 
@@ -191,8 +214,9 @@ def test_cached_selection_equals_uncached_match(data: st.DataObject, with_bin: b
 
 
 def test_priority_keeps_rule_order() -> None:
-    engine = RoutingEngine(policy(PRIORITY, [rule("x", {"cross_border": True}, ["c", "a"])]),
-                           np.random.default_rng(1))
+    engine = RoutingEngine(
+        policy(PRIORITY, [rule("x", {"cross_border": True}, ["c", "a"])]), np.random.default_rng(1)
+    )
     for _ in range(5):
         d = engine.decide(pay(), 0.0)
         assert d.acquirers == ("a", "b", "c") and d.preferred == "a" and not d.explored
@@ -202,8 +226,9 @@ def test_priority_keeps_rule_order() -> None:
 
 def test_weighted_split_converges_to_the_weights() -> None:
     weights = {"a": 0.5, "b": 0.3, "c": 0.2}
-    engine = RoutingEngine(policy({"type": "weighted", "weights": weights}),
-                           np.random.default_rng(7))
+    engine = RoutingEngine(
+        policy({"type": "weighted", "weights": weights}), np.random.default_rng(7)
+    )
     n = 20_000
     firsts = []
     for _ in range(n):
@@ -219,12 +244,22 @@ def test_weighted_split_converges_to_the_weights() -> None:
 
 def test_weighted_rule_weights_override_strategy_weights() -> None:
     engine = RoutingEngine(
-        policy({"type": "weighted", "weights": {"a": 1.0, "b": 1.0, "c": 1.0}},
-               [{"name": "us", "when": {"issuer_country": "US"}, "acquirers": ["a", "b"],
-                 "weights": {"a": 0.0, "b": 1.0}}]),
-        np.random.default_rng(3))
+        policy(
+            {"type": "weighted", "weights": {"a": 1.0, "b": 1.0, "c": 1.0}},
+            [
+                {
+                    "name": "us",
+                    "when": {"issuer_country": "US"},
+                    "acquirers": ["a", "b"],
+                    "weights": {"a": 0.0, "b": 1.0},
+                }
+            ],
+        ),
+        np.random.default_rng(3),
+    )
     assert {engine.decide(pay(issuer_country="US"), 0.0).acquirers for _ in range(200)} == {
-        ("b", "a")}
+        ("b", "a")
+    }
     assert len({engine.decide(pay(), 0.0).acquirers[0] for _ in range(200)}) == 3
 
 
@@ -234,8 +269,9 @@ def sr(**config: Any) -> SrWindow:
 
 
 def sr_engine(seed: int = 5, **config: Any) -> RoutingEngine:
-    return RoutingEngine(policy({"type": "sr_window", **config}, default=["a", "b"]),
-                         np.random.default_rng(seed))
+    return RoutingEngine(
+        policy({"type": "sr_window", **config}, default=["a", "b"]), np.random.default_rng(seed)
+    )
 
 
 def test_sr_window_starts_optimistic_then_prefers_the_better_acquirer() -> None:
@@ -264,9 +300,18 @@ def test_sr_window_window_forgets_old_outcomes() -> None:
         assert strategy.scores()["visa/False"]["a"] == pytest.approx(k / 10)
 
 
-@pytest.mark.parametrize(("code", "moves"), [("51", False), ("54", False), ("41", False),
-                                             ("05", True), ("96", True), ("91", True),
-                                             ("68", True)])
+@pytest.mark.parametrize(
+    ("code", "moves"),
+    [
+        ("51", False),
+        ("54", False),
+        ("41", False),
+        ("05", True),
+        ("96", True),
+        ("91", True),
+        ("68", True),
+    ],
+)
 def test_only_acquirer_side_failures_count(code: str, moves: bool) -> None:
     engine = sr_engine(exploration=0.0)
     d = engine.decide(pay(), 0.0)
@@ -400,28 +445,43 @@ def test_thompson_starts_optimistic_like_the_window_score() -> None:
         engine.record(d, "a", classify("05" if k < 5 else "00"), 100.0, 0.0)  # 96 %
     share_b = sum(engine.decide(pay(), 0.0).preferred == "b" for _ in range(2_000)) / 2_000
     engine.record(d, "b", classify("00"), 100.0, 0.0)
-    share_b_after_one = sum(
-        engine.decide(pay(), 0.0).preferred == "b" for _ in range(2_000)) / 2_000
+    share_b_after_one = (
+        sum(engine.decide(pay(), 0.0).preferred == "b" for _ in range(2_000)) / 2_000
+    )
     assert share_b_after_one > 0.8
     assert share_b > 0.8, (
         f"untried acquirer preferred in only {share_b:.1%} of decisions (vs "
         f"{share_b_after_one:.1%} after one recorded success): SrWindow._thompson(None) "
-        "samples Beta(2, 1) instead of the optimistic Beta(window + 1, 1)")
+        "samples Beta(2, 1) instead of the optimistic Beta(window + 1, 1)"
+    )
 
 
 CANDIDATE_LISTS = [("a", "b", "c"), ("b", "a"), ("c", "a", "b"), ("c", "b")]
-events = st.lists(st.one_of(
-    st.tuples(st.just("record"), st.sampled_from(["visa", "amex"]), st.sampled_from("abc"),
-              st.booleans()),
-    st.tuples(st.just("order"), st.sampled_from(["visa", "amex"]),
-              st.sampled_from(range(len(CANDIDATE_LISTS))), st.just(False)),
-), max_size=300)
+events = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("record"),
+            st.sampled_from(["visa", "amex"]),
+            st.sampled_from("abc"),
+            st.booleans(),
+        ),
+        st.tuples(
+            st.just("order"),
+            st.sampled_from(["visa", "amex"]),
+            st.sampled_from(range(len(CANDIDATE_LISTS))),
+            st.just(False),
+        ),
+    ),
+    max_size=300,
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(script=events, window=st.integers(5, 12), reset_sigma=st.sampled_from([0.0, 1.0, 3.0]))
 def test_sr_order_always_ranks_by_the_current_windows(
-    script: list[tuple[str, str, Any, bool]], window: int, reset_sigma: float,
+    script: list[tuple[str, str, Any, bool]],
+    window: int,
+    reset_sigma: float,
 ) -> None:
     strategy = sr(window=window, exploration=0.0, reset_sigma=reset_sigma, segment_by=["network"])
     # one object per rule, reused, as the rule book does (rankings may be cached per object)
@@ -442,13 +502,17 @@ def test_sr_order_always_ranks_by_the_current_windows(
 
 def test_scores_report_per_segment() -> None:
     engine = sr_engine(exploration=0.0)
-    dv, dm = engine.decide(pay(), 0.0), engine.decide(pay(network="mastercard",
-                                                              issuer_country="US"), 0.0)
+    dv, dm = (
+        engine.decide(pay(), 0.0),
+        engine.decide(pay(network="mastercard", issuer_country="US"), 0.0),
+    )
     engine.record(dv, "a", classify("05"), 100.0, 0.0)
     engine.record(dm, "b", classify("96"), 100.0, 0.0)
     engine.record(dm, "a", classify("00"), 100.0, 0.0)
-    assert engine.scores() == {"visa/False": {"a": 124 / 125},
-                               "mastercard/True": {"b": 124 / 125, "a": 1.0}}
+    assert engine.scores() == {
+        "visa/False": {"a": 124 / 125},
+        "mastercard/True": {"b": 124 / 125, "a": 1.0},
+    }
     # a failure in one segment does not touch the other
     assert engine.decide(pay(), 0.0).preferred == "b"
     assert engine.decide(pay(network="mastercard", issuer_country="US"), 0.0).preferred == "a"
@@ -464,21 +528,32 @@ FAILURES = ["05", "19", "51", "54", "91", "96", "68", "94", "41", "XX"]
 
 @settings(max_examples=100, deadline=None)
 @given(
-    strategy=st.sampled_from([PRIORITY, {"type": "weighted", "weights": {"a": 1, "b": 2, "c": 3,
-                                                                          "d": 1}},
-                              {"type": "sr_window", "exploration": 0.3}]),
+    strategy=st.sampled_from(
+        [
+            PRIORITY,
+            {"type": "weighted", "weights": {"a": 1, "b": 2, "c": 3, "d": 1}},
+            {"type": "sr_window", "exploration": 0.3},
+        ]
+    ),
     max_attempts=st.integers(1, 6),
     seed=st.integers(0, 2**16),
     answers=st.lists(st.sampled_from(FAILURES), min_size=6, max_size=6),
     first_payment=payments,
 )
 def test_cascade_never_repeats_and_stops_at_max_attempts(
-    *, strategy: dict[str, Any], max_attempts: int, seed: int, answers: list[str],
+    *,
+    strategy: dict[str, Any],
+    max_attempts: int,
+    seed: int,
+    answers: list[str],
     first_payment: Payment,
 ) -> None:
-    engine = RoutingEngine(policy(strategy, default=["a", "b", "c", "d"],
-                                  max_attempts=max_attempts, budget_ms=60_000.0),
-                           np.random.default_rng(seed))
+    engine = RoutingEngine(
+        policy(
+            strategy, default=["a", "b", "c", "d"], max_attempts=max_attempts, budget_ms=60_000.0
+        ),
+        np.random.default_rng(seed),
+    )
     for now in range(3):
         d = engine.decide(first_payment, float(now))
         tried = [d.acquirers[0]]
@@ -507,8 +582,9 @@ def test_cascade_walks_the_order_then_stops() -> None:
     assert engine.next_acquirer(d, 1, classify("51"), 300.0) is None
     assert engine.next_acquirer(d, 1, classify("41"), 300.0) is None
     assert engine.next_acquirer(d, 1, classify("05"), 10_000.0) is None  # budget spent
-    short = RoutingEngine(policy(PRIORITY, default=["a", "b"], max_attempts=5),
-                          np.random.default_rng(0))
+    short = RoutingEngine(
+        policy(PRIORITY, default=["a", "b"], max_attempts=5), np.random.default_rng(0)
+    )
     d2 = short.decide(pay(), 0.0)
     assert short.next_acquirer(d2, 2, classify("05"), 300.0) is None  # out of candidates
     assert engine.attempt_timeout_ms(7_000.0) == 3_000.0

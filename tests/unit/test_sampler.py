@@ -30,10 +30,13 @@ MIX: dict[str, Any] = {
 
 
 def traffic(**mix: Any) -> Traffic:
-    return Traffic.model_validate({
-        "duration_s": 60, "arrival": {"profile": "constant", "rate_per_s": 10},
-        "mix": {**MIX, **mix},
-    })
+    return Traffic.model_validate(
+        {
+            "duration_s": 60,
+            "arrival": {"profile": "constant", "rate_per_s": 10},
+            "mix": {**MIX, **mix},
+        }
+    )
 
 
 def sampler(seed: int = 1, country: str = "DE", **mix: Any) -> PaymentSampler:
@@ -53,8 +56,12 @@ def test_draw_is_deterministic_per_seed() -> None:
 
 @pytest.mark.parametrize("field", ["networks", "card_types", "issuer_countries", "currencies"])
 def test_categorical_frequencies_match_the_weights(field: str) -> None:
-    attr = {"networks": "network", "card_types": "card_type",
-            "issuer_countries": "issuer_country", "currencies": "currency"}[field]
+    attr = {
+        "networks": "network",
+        "card_types": "card_type",
+        "issuer_countries": "issuer_country",
+        "currencies": "currency",
+    }[field]
     n = 40_000
     drawn = [getattr(p, attr) for p in sampler(3).draw(n)]
     weights: dict[str, float] = MIX[field]
@@ -107,15 +114,26 @@ def test_cross_border_is_issuer_country_against_merchant_country() -> None:
         drawn = sampler(6, country=country).draw(2_000)
         assert all(p.cross_border == (p.issuer_country != country) for p in drawn)
         # plain Python values, not numpy scalars: payments go to JSON and over HTTP as they are
-        assert all(type(p.cross_border) is bool and type(p.amount) is int
-                   and type(p.network) is str and type(p.bin) is str for p in drawn)
+        assert all(
+            type(p.cross_border) is bool
+            and type(p.amount) is int
+            and type(p.network) is str
+            and type(p.bin) is str
+            for p in drawn
+        )
         assert any(p.cross_border for p in drawn)
         assert country == "JP" or not all(p.cross_border for p in drawn)
 
 
 def test_lognormal_amounts() -> None:
-    amounts = np.array([p.amount for p in sampler(
-        7, amount={"dist": "lognormal", "median": 4500, "sigma": 0.9, "max": 50_000}).draw(40_000)])
+    amounts = np.array(
+        [
+            p.amount
+            for p in sampler(
+                7, amount={"dist": "lognormal", "median": 4500, "sigma": 0.9, "max": 50_000}
+            ).draw(40_000)
+        ]
+    )
     assert amounts.min() >= 1 and amounts.max() <= 50_000
     assert amounts.dtype.kind == "i"
     assert np.median(amounts) == pytest.approx(4500, rel=0.03)
@@ -124,8 +142,9 @@ def test_lognormal_amounts() -> None:
 
 
 def test_uniform_amounts_are_inclusive() -> None:
-    amounts = [p.amount for p in sampler(7, amount={"dist": "uniform", "min": 100, "max": 104})
-               .draw(5_000)]
+    amounts = [
+        p.amount for p in sampler(7, amount={"dist": "uniform", "min": 100, "max": 104}).draw(5_000)
+    ]
     assert set(amounts) == {100, 101, 102, 103, 104}
     observed = [amounts.count(v) for v in range(100, 105)]
     assert sps.chisquare(observed).pvalue > 0.001
@@ -143,14 +162,29 @@ DURATION = 600.0
 
 PROFILES: dict[str, dict[str, Any]] = {
     "constant": {"profile": "constant", "rate_per_s": 20},
-    "piecewise": {"profile": "piecewise", "steps": [
-        {"start_s": 0, "rate_per_s": 5}, {"start_s": 200, "rate_per_s": 0},
-        {"start_s": 300, "rate_per_s": 40}]},
+    "piecewise": {
+        "profile": "piecewise",
+        "steps": [
+            {"start_s": 0, "rate_per_s": 5},
+            {"start_s": 200, "rate_per_s": 0},
+            {"start_s": 300, "rate_per_s": 40},
+        ],
+    },
     "ramp": {"profile": "ramp", "start_rate_per_s": 2, "end_rate_per_s": 30},
-    "spike": {"profile": "spike", "base_rate_per_s": 5, "spike_rate_per_s": 60,
-              "start_s": 100, "end_s": 160},
-    "diurnal": {"profile": "diurnal", "mean_rate_per_s": 15, "amplitude": 0.8,
-                "period_s": 300, "peak_s": 50},
+    "spike": {
+        "profile": "spike",
+        "base_rate_per_s": 5,
+        "spike_rate_per_s": 60,
+        "start_s": 100,
+        "end_s": 160,
+    },
+    "diurnal": {
+        "profile": "diurnal",
+        "mean_rate_per_s": 15,
+        "amplitude": 0.8,
+        "period_s": 300,
+        "peak_s": 50,
+    },
 }
 # the integral of each rate over [0, 600), worked out by hand
 EXACT_EXPECTED = {
@@ -163,8 +197,9 @@ EXACT_EXPECTED = {
 
 
 def _collect(profile: ArrivalProfile, seed: int, start_s: float = 0.0) -> np.ndarray:
-    batches = list(arrival_times(profile, DURATION, np.random.default_rng(seed), batch=512,
-                                 start_s=start_s))
+    batches = list(
+        arrival_times(profile, DURATION, np.random.default_rng(seed), batch=512, start_s=start_s)
+    )
     for a, b in itertools.pairwise(batches):
         assert a[-1] <= b[0]  # batches follow each other in time
     return np.concatenate(batches)
@@ -205,8 +240,9 @@ def test_arrivals_follow_the_rate_over_time(name: str) -> None:
     keep = per_bin > 0
     assert np.all(observed[~keep] == 0)  # a zero-rate step gets no payments
     # the total is tested above; here only the shape, so one degree of freedom goes
-    _, p_value = sps.chisquare(observed[keep], per_bin[keep] * observed.sum() / per_bin.sum(),
-                               ddof=1)
+    _, p_value = sps.chisquare(
+        observed[keep], per_bin[keep] * observed.sum() / per_bin.sum(), ddof=1
+    )
     assert p_value > 0.001, (observed, per_bin.round())
 
 
@@ -233,9 +269,18 @@ def test_rate_shapes() -> None:
     assert np.allclose(arrival_rate(ramp, np.array([0.0, 300.0, 600.0]), DURATION), [2, 16, 30])
     spike = PROFILE.validate_python(PROFILES["spike"])
     assert list(arrival_rate(spike, np.array([99.9, 100.0, 159.9, 160.0]), DURATION)) == [
-        5, 60, 60, 5]
+        5,
+        60,
+        60,
+        5,
+    ]
     steps = PROFILE.validate_python(PROFILES["piecewise"])
     assert list(arrival_rate(steps, np.array([0.0, 199.9, 200.0, 299.9, 300.0]), DURATION)) == [
-        5, 5, 0, 0, 40]
+        5,
+        5,
+        0,
+        0,
+        40,
+    ]
     diurnal = PROFILE.validate_python(PROFILES["diurnal"])
     assert arrival_rate(diurnal, np.array([50.0, 200.0]), DURATION) == pytest.approx([27, 3])

@@ -439,6 +439,7 @@ def test_json_schema_covers_the_bundled_scenarios(path: Path) -> None:
         "acquirers",
         "traffic",
         "policies",
+        "slo",
     }
     assert set(data) <= set(schema["properties"])
     assert set(schema["required"]) <= set(data)

@@ -56,15 +56,19 @@ def test_t_interval_needs_two_values() -> None:
     assert math.isnan(t_interval([]).estimate)
 
 
-@pytest.mark.parametrize(("successes", "trials", "low", "high"), [
-    # Newcombe (1998), Statistics in Medicine 17:857, table I, method 3 (Wilson score)
-    (81, 263, 0.2553, 0.3662),
-    (15, 148, 0.0624, 0.1605),
-    (0, 20, 0.0, 0.1611),
-    (1, 29, 0.0061, 0.1718),
-])
-def test_wilson_interval_against_published_values(successes: int, trials: int, low: float,
-                                                  high: float) -> None:
+@pytest.mark.parametrize(
+    ("successes", "trials", "low", "high"),
+    [
+        # Newcombe (1998), Statistics in Medicine 17:857, table I, method 3 (Wilson score)
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
+)
+def test_wilson_interval_against_published_values(
+    successes: int, trials: int, low: float, high: float
+) -> None:
     got = wilson_interval(successes, trials)
     assert got.method == "wilson" and got.n == trials
     assert got.estimate == successes / trials
@@ -176,10 +180,11 @@ def test_histogram_extremes_and_empty() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.floats(0.0, 1e8, allow_nan=False), max_size=200),
-       st.lists(st.floats(0.0, 1e8, allow_nan=False), max_size=200))
-def test_histogram_merge_equals_recording_everything(left: list[float],
-                                                     right: list[float]) -> None:
+@given(
+    st.lists(st.floats(0.0, 1e8, allow_nan=False), max_size=200),
+    st.lists(st.floats(0.0, 1e8, allow_nan=False), max_size=200),
+)
+def test_histogram_merge_equals_recording_everything(left: list[float], right: list[float]) -> None:
     a, b = _histogram(np.array(left)), _histogram(np.array(right))
     a.merge(b)
     assert a.counts == _histogram(np.array(left + right)).counts
@@ -187,11 +192,13 @@ def test_histogram_merge_equals_recording_everything(left: list[float],
 
 def test_histogram_csv_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
-    samples = np.concatenate([
-        300 * np.exp(0.6 * rng.standard_normal(20_000)),
-        rng.uniform(0.0, 0.05, 200),  # the finest buckets, where edges print with 4 decimals
-        [0.0, 3e7, 1e11],
-    ])
+    samples = np.concatenate(
+        [
+            300 * np.exp(0.6 * rng.standard_normal(20_000)),
+            rng.uniform(0.0, 0.05, 200),  # the finest buckets, where edges print with 4 decimals
+            [0.0, 3e7, 1e11],
+        ]
+    )
     hist = _histogram(samples)
     path = tmp_path / "h.csv"
     hist.write_csv(path)
@@ -207,30 +214,56 @@ def test_histogram_csv_round_trip(tmp_path: Path) -> None:
 
 def summary() -> RunSummary:
     return RunSummary(
-        engine="simulator", scenario="baseline", policy="sr", seed=20261121, replications=2,
-        duration_s=1800.0, warmup_s=60.0, payments=1000, approved=913, auth_rate=0.913,
-        auth_rate_ci95=(0.9, 0.926), ci_method="t", first_attempt_auth_rate=0.9,
-        first_attempt_auth_rate_ci95=(0.89, 0.91), attempts_per_payment=1.07,
+        engine="simulator",
+        scenario="baseline",
+        policy="sr",
+        seed=20261121,
+        replications=2,
+        duration_s=1800.0,
+        warmup_s=60.0,
+        payments=1000,
+        approved=913,
+        auth_rate=0.913,
+        auth_rate_ci95=(0.9, 0.926),
+        ci_method="t",
+        first_attempt_auth_rate=0.9,
+        first_attempt_auth_rate_ci95=(0.89, 0.91),
+        attempts_per_payment=1.07,
         latency_ms=LatencySummary(p50=281.2, p95=560.0, p99=812.5, mean=300.1),
         acquirer_share={"acq_a": 0.6, "acq_b": 0.4},
         acquirer_auth_rate={"acq_a": 0.92, "acq_b": 0.9},
-        declines_by_code={"51": 50, "05": 30, "96": 7}, declines_by_class={"soft_decline": 80},
-        cascade={"attempted": 40, "recovered": 25}, timeouts={"acq_a": 1},
+        declines_by_code={"51": 50, "05": 30, "96": 7},
+        declines_by_class={"soft_decline": 80},
+        cascade={"attempted": 40, "recovered": 25},
+        timeouts={"acq_a": 1},
         cost=Cost(total=1234.5, per_approved=1.35, bps=105.2),
         incidents=[IncidentWindow(acquirer="acq_a", name="outage", start_s=600, end_s=900)],
-        per_replication=[ReplicationFigures(
-            seed_index=k, payments=500, approved=456 + k, auth_rate=(456 + k) / 500,
-            first_attempt_auth_rate=0.9, attempts_per_payment=1.07, cost_per_approved=1.35,
-            cost_bps=105.0, latency_p95_ms=560.0) for k in range(2)],
-        wall_seconds=1.5, sim_payments_per_second=250_000.0,
+        per_replication=[
+            ReplicationFigures(
+                seed_index=k,
+                payments=500,
+                approved=456 + k,
+                auth_rate=(456 + k) / 500,
+                first_attempt_auth_rate=0.9,
+                attempts_per_payment=1.07,
+                cost_per_approved=1.35,
+                cost_bps=105.0,
+                latency_p95_ms=560.0,
+            )
+            for k in range(2)
+        ],
+        wall_seconds=1.5,
+        sim_payments_per_second=250_000.0,
     )
 
 
 def test_summary_round_trip(tmp_path: Path) -> None:
     original = summary()
     hist = _histogram(np.array([100.0, 200.0, 300.0]))
-    series = [{"t_s": 0.0, "payments": 10.0, "approved": 9.0},
-              {"t_s": 60.0, "payments": 12.0, "approved": 11.0}]
+    series = [
+        {"t_s": 0.0, "payments": 10.0, "approved": 9.0},
+        {"t_s": 60.0, "payments": 12.0, "approved": 11.0},
+    ]
     path = write_run(tmp_path / "run", original, series, hist)
     assert path == tmp_path / "run" / SUMMARY
     back = read_summary(tmp_path / "run")

@@ -123,8 +123,13 @@ def test_budget_is_respected() -> None:
 
 @pytest.mark.parametrize(
     ("code", "needed"),
-    [("05", "soft_decline"), ("19", "soft_decline"), ("91", "technical_error"),
-     ("96", "technical_error"), ("68", "timeout")],
+    [
+        ("05", "soft_decline"),
+        ("19", "soft_decline"),
+        ("91", "technical_error"),
+        ("96", "technical_error"),
+        ("68", "timeout"),
+    ],
 )
 def test_cascade_on_lists_the_classes_that_may_cascade(code: str, needed: DeclineClass) -> None:
     info = classify(code)
@@ -152,12 +157,23 @@ def test_on_timeout_stop_means_no_cascade_after_a_timeout() -> None:
     cascade_on=st.lists(st.sampled_from(ALL_CLASSES), unique=True),
     on_timeout=st.sampled_from(["void_then_cascade", "stop"]),
 )
-def test_may_cascade_invariants(*, code: str, attempts: int, elapsed: float, max_attempts: int,
-                                budget: float, cascade_on: list[DeclineClass],
-                                on_timeout: str) -> None:
-    retry = _policy(max_attempts=max_attempts, budget_ms=budget,
-                    attempt_timeout_ms=min(budget, 4_000.0), cascade_on=cascade_on,
-                    on_timeout=on_timeout)
+def test_may_cascade_invariants(
+    *,
+    code: str,
+    attempts: int,
+    elapsed: float,
+    max_attempts: int,
+    budget: float,
+    cascade_on: list[DeclineClass],
+    on_timeout: str,
+) -> None:
+    retry = _policy(
+        max_attempts=max_attempts,
+        budget_ms=budget,
+        attempt_timeout_ms=min(budget, 4_000.0),
+        cascade_on=cascade_on,
+        on_timeout=on_timeout,
+    )
     info: CodeInfo = classify(code)
     allowed = may_cascade(retry, info, attempts, elapsed)
     if allowed:
@@ -168,8 +184,13 @@ def test_may_cascade_invariants(*, code: str, attempts: int, elapsed: float, max
         assert info.outcome.value in cascade_on
         if info.outcome is TO:
             assert on_timeout == "void_then_cascade"
-    elif (info.cascadable and info.outcome.value in cascade_on and attempts < max_attempts
-          and elapsed < budget and (info.outcome is not TO or on_timeout != "stop")):
+    elif (
+        info.cascadable
+        and info.outcome.value in cascade_on
+        and attempts < max_attempts
+        and elapsed < budget
+        and (info.outcome is not TO or on_timeout != "stop")
+    ):
         pytest.fail(f"{code} should cascade under {retry}")
 
 
