@@ -20,6 +20,8 @@ COMPILED = [
     "simulator/capacity.py",
     "simulator/tally.py",
     "simulator/model.py",
+    "scenarios/streams.py",
+    "reports/histogram.py",
 ]
 
 ext_modules = []

@@ -136,6 +136,11 @@ class AcquirerBehaviour:
         self._incidents = list(acquirer.incidents)
         self._injected: list[Incident] = []
         self._fees: dict[str, Fee] = {}
+        # plain copies of the scenario's numbers: read for every attempt
+        self._error_rate = acquirer.technical_error_rate
+        self._timeout_rate = acquirer.timeout_rate
+        self._hang_ms = acquirer.hang_ms
+        self._error_code = acquirer.technical_error_code
         self.median_ms = float(latency_quantile(acquirer.latency, 0.5))
 
     # -- segment-level probabilities -----------------------------------------------------
@@ -211,15 +216,14 @@ class AcquirerBehaviour:
                 cond.latency_factor,
             )
         else:
-            acq = self.acquirer
             approval = self.base_approval(payment)
-            error_rate, timeout_rate, factor = acq.technical_error_rate, acq.timeout_rate, 1.0
+            error_rate, timeout_rate, factor = self._error_rate, self._timeout_rate, 1.0
         service_ms = base_latency_ms * factor
         if u_fault < error_rate:
-            return _new_outcome((self.acquirer.technical_error_code, service_ms, False, True))
+            return _new_outcome((self._error_code, service_ms, False, True))
         hung = u_fault < error_rate + timeout_rate
         if hung:
-            service_ms = self.acquirer.hang_ms
+            service_ms = self._hang_ms
         if issuer_code is not None:
             code = issuer_code
         elif u_approve < approval:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from reports.results import LatencyHistogram
+from reports.histogram import LatencyHistogram
 from router.engine.taxonomy import OutcomeClass
 
 
