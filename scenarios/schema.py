@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -23,6 +23,18 @@ Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$", max_length=64)]
 ResponseCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{2}$")]
+
+
+def _above(lower_field: str, word: str = "above") -> Any:
+    """A field validator: the value must exceed the (already validated) ``lower_field``."""
+
+    def check(cls: type, value: float, info: ValidationInfo) -> float:
+        lower = info.data.get(lower_field)
+        if lower is not None and value <= lower:
+            raise ValueError(f"must be {word} {lower_field} ({lower:g})")
+        return value
+
+    return check
 
 
 # --- latency ---------------------------------------------------------------------------
@@ -38,13 +50,7 @@ class UniformLatency(StrictModel):
     low_ms: NonNegative
     high_ms: NonNegative
 
-    @field_validator("high_ms")
-    @classmethod
-    def _ordered(cls, high: float, info: ValidationInfo) -> float:
-        low = info.data.get("low_ms")
-        if low is not None and high <= low:
-            raise ValueError(f"must be above low_ms ({low:g})")
-        return high
+    _ordered = field_validator("high_ms")(_above("low_ms"))
 
 
 class ExponentialLatency(StrictModel):
@@ -143,13 +149,7 @@ class Incident(StrictModel):
     timeout_rate: Probability = 0.0
     latency_factor: Annotated[float, Field(gt=0.0)] = 1.0
 
-    @field_validator("end_s")
-    @classmethod
-    def _ordered(cls, end: float, info: ValidationInfo) -> float:
-        start = info.data.get("start_s")
-        if start is not None and end <= start:
-            raise ValueError(f"must be after start_s ({start:g})")
-        return end
+    _ordered = field_validator("end_s")(_above("start_s", "after"))
 
     def active(self, t: float) -> bool:
         return self.start_s <= t < self.end_s
@@ -230,13 +230,7 @@ class SpikeArrivals(StrictModel):
     start_s: NonNegative
     end_s: Positive
 
-    @field_validator("end_s")
-    @classmethod
-    def _ordered(cls, end: float, info: ValidationInfo) -> float:
-        start = info.data.get("start_s")
-        if start is not None and end <= start:
-            raise ValueError(f"must be after start_s ({start:g})")
-        return end
+    _ordered = field_validator("end_s")(_above("start_s", "after"))
 
 
 class DiurnalArrivals(StrictModel):
@@ -267,13 +261,7 @@ class UniformAmount(StrictModel):
     min: Annotated[int, Field(gt=0)]
     max: Annotated[int, Field(gt=0)]
 
-    @field_validator("max")
-    @classmethod
-    def _ordered(cls, high: int, info: ValidationInfo) -> int:
-        low = info.data.get("min")
-        if low is not None and high <= low:
-            raise ValueError(f"must be above min ({low})")
-        return high
+    _ordered = field_validator("max")(_above("min"))
 
 
 class FixedAmount(StrictModel):
