@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/routelab demo
 
-test: $(STAMP)
+# Headless Chromium and its driver (Debian packages) for the report browser test.
+browser:
+	@command -v chromedriver >/dev/null || { apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 lint: $(STAMP)

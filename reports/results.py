@@ -140,4 +140,8 @@ def read_timeseries(run_dir: Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     with path.open(newline="") as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        # an empty cell is a ratio with nothing to divide by (a bucket without payments)
+        return [
+            {k: float(v) if v and v.strip() else math.nan for k, v in row.items()}
+            for row in csv.DictReader(fh)
+        ]

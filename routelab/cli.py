@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from routelab.progress import simulation_progress
+from routelab.report import compare_command, report_command
 from routelab.serve import serve_command
 from routelab.tables import comparison_table
 from scenarios.loader import ScenarioError, load_scenario
@@ -81,6 +82,8 @@ def simulate(
 
 
 app.command("serve")(serve_command)
+app.command("report")(report_command)
+app.command("compare")(compare_command)
 
 
 @app.command()

@@ -1,0 +1,238 @@
+"""Fidelity: how far a live run of a scenario lands from the simulator's run of it.
+
+The simulator and the live harness share the payment sampler, the acquirer behaviour
+model and the routing engine, so on the same scenario and policy they should agree up
+to sampling noise, plus what only the live run has: network hops, HTTP parsing,
+queueing for CPU. Each check states its tolerance; the defaults are
+
+- authorisation rates: within the simulator's 95 % CI widened by the live run's own
+  sampling error (the half-widths add), and never tighter than ±1 pp;
+- acquirer shares of first attempts: ±5 pp;
+- latency quantiles: ±20 % of the simulated value plus a 15 ms network allowance
+  (the live path adds two loopback HTTP hops and the router's own work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from reports.metrics import (
+    AUTH_RATE,
+    FIRST_ATTEMPT,
+    LATENCY_P50,
+    LATENCY_P95,
+    LATENCY_P99,
+    Kind,
+    Metric,
+    bps,
+    defined,
+    first_attempt_approved,
+    ms,
+    pct,
+    pp,
+)
+from reports.results import RunSummary
+from reports.stats import t_interval, wilson_interval
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How far live may be from simulated and still count as agreeing."""
+
+    auth_rate_pp: float = 1.0  # floor of the authorisation-rate allowance, percentage points
+    share_pp: float = 5.0  # acquirer share of first attempts, percentage points
+    latency_rel: float = 0.20  # latency quantiles: fraction of the simulated value ...
+    network_ms: float = 15.0  # ... plus this allowance for the live path's network hops
+
+    def describe(self) -> list[str]:
+        """The tolerances in words, printed in the report next to the checks."""
+        return [
+            "Authorisation rates: within the simulator's 95 % CI widened by the live run's "
+            f"own sampling error, and at least ±{self.auth_rate_pp:g}\u00a0pp.",
+            f"Acquirer shares of first attempts: ±{self.share_pp:g}\u00a0pp.",
+            f"Latency quantiles: ±{100 * self.latency_rel:g}\u00a0% of the simulated value "
+            f"+ {self.network_ms:g}\u00a0ms network allowance.",
+        ]
+
+
+@dataclass(frozen=True)
+class FidelityCheck:
+    """One figure, simulated against live, with the allowed gap."""
+
+    label: str
+    kind: Kind
+    simulated: float | None
+    live: float | None
+    allowed: float | None  # largest |live - simulated| that still agrees
+    simulated_ci: tuple[float, float] | None = None
+    rule: str = ""
+
+    @property
+    def difference(self) -> float | None:
+        if self.simulated is None or self.live is None:
+            return None
+        return self.live - self.simulated
+
+    @property
+    def within(self) -> bool | None:
+        """True when within tolerance; None when either side has no value."""
+        gap = self.difference
+        if gap is None or self.allowed is None:
+            return None
+        return abs(gap) <= self.allowed + 1e-12
+
+    def format_allowed(self) -> str:
+        """The allowance as "±1.00 pp" or "±67 ms"."""
+        if self.allowed is None:
+            return "n/a"
+        if self.kind == "rate":
+            return f"±{100 * self.allowed:.2f}\u00a0pp"
+        return f"±{self.formatted(self.allowed)}"
+
+    def formatted(self, value: float | None, signed: bool = False) -> str:
+        if self.kind == "rate":
+            return pp(value) if signed else pct(value)
+        if self.kind == "ms":
+            return ms(value, signed)
+        return bps(value, signed)
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """All checks of one live run against one simulated run of the same scenario."""
+
+    simulated: RunSummary
+    live: RunSummary
+    tolerances: Tolerances
+    checks: list[FidelityCheck] = field(default_factory=list)
+
+    @property
+    def outside(self) -> list[FidelityCheck]:
+        return [c for c in self.checks if c.within is False]
+
+    @property
+    def judged(self) -> list[FidelityCheck]:
+        return [c for c in self.checks if c.within is not None]
+
+    def sentence(self) -> str:
+        judged, outside = self.judged, self.outside
+        head = (
+            f"Simulator vs live on {self.live.scenario} ({self.live.policy}): "
+            f"{len(judged) - len(outside)} of {len(judged)} checks within tolerance"
+        )
+        if not outside:
+            return head + "."
+        worst = ", ".join(
+            f"{c.label} ({c.formatted(c.difference, signed=True)}, allowed {c.format_allowed()})"
+            for c in outside
+        )
+        return f"{head}; outside: {worst}."
+
+
+def _half_width(ci: tuple[float | None, float | None], value: float) -> float | None:
+    low, high = ci
+    if not (defined(low) and defined(high)):
+        return None
+    return max(value - low, high - value)
+
+
+def _rate_check(
+    metric: Metric,
+    sim: RunSummary,
+    live: RunSummary,
+    successes_live: int,
+    ci_sim: tuple[float | None, float | None],
+    ci_live: tuple[float | None, float | None],
+    tol: Tolerances,
+) -> FidelityCheck:
+    p_sim, p_live = metric.value(sim), metric.value(live)
+    floor = tol.auth_rate_pp / 100.0
+    if p_sim is None or p_live is None:
+        return FidelityCheck(metric.label, "rate", p_sim, p_live, None)
+    sim_half = _half_width(ci_sim, p_sim) or 0.0
+    live_half = _half_width(ci_live, p_live)
+    if live_half is None:
+        wilson = wilson_interval(successes_live, live.payments)
+        live_half = max(p_live - wilson.low, wilson.high - p_live)
+    allowed = max(floor, sim_half + live_half)
+    low, high = ci_sim
+    sim_ci = (low, high) if low is not None and high is not None else None
+    rule = (
+        f"sim CI ±{100 * sim_half:.2f} + live sampling ±{100 * live_half:.2f}\u00a0pp, "
+        f"at least ±{tol.auth_rate_pp:g}\u00a0pp"
+    )
+    return FidelityCheck(metric.label, "rate", p_sim, p_live, allowed, sim_ci, rule)
+
+
+def _latency_check(
+    metric: Metric, sim: RunSummary, live: RunSummary, tol: Tolerances
+) -> FidelityCheck:
+    v_sim, v_live = metric.value(sim), metric.value(live)
+    allowed = tol.latency_rel * v_sim + tol.network_ms if v_sim is not None else None
+    sim_ci = None
+    reps = metric.replication_values(sim)
+    if reps is not None and len(reps) >= 2:
+        interval = t_interval(reps)
+        sim_ci = (interval.low, interval.high)
+    rule = f"±{100 * tol.latency_rel:g}\u00a0% + {tol.network_ms:g}\u00a0ms"
+    return FidelityCheck(metric.label, "ms", v_sim, v_live, allowed, sim_ci, rule)
+
+
+def fidelity(sim: RunSummary, live: RunSummary, tolerances: Tolerances | None = None) -> Fidelity:
+    """Check a live run against a simulated run of the same scenario."""
+    tol = tolerances or Tolerances()
+    checks = [
+        _rate_check(
+            AUTH_RATE, sim, live, live.approved, sim.auth_rate_ci95, live.auth_rate_ci95, tol
+        ),
+        _rate_check(
+            FIRST_ATTEMPT,
+            sim,
+            live,
+            first_attempt_approved(live),
+            sim.first_attempt_auth_rate_ci95,
+            live.first_attempt_auth_rate_ci95,
+            tol,
+        ),
+    ]
+    names = list(dict.fromkeys([*sim.acquirer_share, *live.acquirer_share]))
+    for name in names:
+        # an acquirer a run never sent a first attempt to has a share of zero
+        share_sim = sim.acquirer_share.get(name, 0.0)
+        share_live = live.acquirer_share.get(name, 0.0)
+        checks.append(
+            FidelityCheck(
+                f"Share of first attempts, {name}",
+                "rate",
+                share_sim,
+                share_live,
+                tol.share_pp / 100.0,
+                None,
+                f"±{tol.share_pp:g}\u00a0pp",
+            )
+        )
+    checks += [_latency_check(m, sim, live, tol) for m in (LATENCY_P50, LATENCY_P95, LATENCY_P99)]
+    return Fidelity(sim, live, tol, checks)
+
+
+def fidelity_pairs(summaries: Sequence[RunSummary]) -> list[tuple[int, int]]:
+    """(simulated index, live index) for each live run that has a simulated counterpart.
+
+    The counterpart is a simulator run of the same scenario and policy, or failing that
+    the first simulator run of the same scenario.
+    """
+    pairs = []
+    for j, live in enumerate(summaries):
+        if live.engine != "live":
+            continue
+        same_scenario = [
+            i
+            for i, s in enumerate(summaries)
+            if s.engine == "simulator" and s.scenario == live.scenario
+        ]
+        same_policy = [i for i in same_scenario if summaries[i].policy == live.policy]
+        chosen = same_policy or same_scenario
+        if chosen:
+            pairs.append((chosen[0], j))
+    return pairs
