@@ -82,7 +82,13 @@ def comparison_table(summaries: list[RunSummary]) -> Table:
             for s in summaries
         ],
     )
-    row("cost per approved", [_num(s.cost.per_approved, ".2f") for s in summaries])
+    row(
+        "cost per approved (major units)",
+        [
+            _num(None if s.cost.per_approved is None else s.cost.per_approved / 100, ".3f")
+            for s in summaries
+        ],
+    )
     row("cost bps", [_num(s.cost.bps, ".1f") for s in summaries])
     for name in acquirers:
         row(f"share {name}", [_pct(s.acquirer_share.get(name, 0.0)) for s in summaries])
