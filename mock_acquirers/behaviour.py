@@ -241,9 +241,7 @@ class AcquirerBehaviour:
         fee = self._fees.get(payment.network)
         if fee is None:
             fee = self._fees[payment.network] = self.acquirer.fees.for_network(payment.network)
-        if approved:
-            return fee.per_attempt + fee.pct_bps * payment.amount / 10_000.0 + fee.fixed
-        return fee.per_attempt
+        return fee.charge(payment.amount, approved)
 
 
 class IssuerModel:

@@ -123,6 +123,12 @@ class Fee(StrictModel):
     fixed: NonNegative = 0.0
     per_attempt: NonNegative = 0.0
 
+    def charge(self, amount: int, approved: bool) -> float:
+        """The fee in minor units for one attempt on ``amount`` (minor units)."""
+        if approved:
+            return self.per_attempt + self.pct_bps * amount / 10_000.0 + self.fixed
+        return self.per_attempt
+
 
 class Fees(StrictModel):
     default: Fee = Fee()
