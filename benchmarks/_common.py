@@ -7,16 +7,20 @@ trend tracking) read the last line. Progress goes to stderr to keep stdout clean
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import psutil
@@ -230,7 +234,7 @@ def print_targets(targets: Sequence[Target]) -> None:
     table.add_column("measured", justify="right")
     table.add_column("result")
     for t in targets:
-        digits = 2 if t.unit in ("x", "MB") else 0
+        digits = 2 if t.unit in ("x", "MB", "ms") else 0
         verdict = {
             True: "[green]PASS[/green]",
             False: "[red]FAIL[/red]",
@@ -263,3 +267,192 @@ def emit_json(figures: dict[str, Any]) -> None:
     out.file.flush()
     sys.stdout.write(json.dumps(clean, sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+# --- HTTP load with wrk ----------------------------------------------------------------
+#
+# wrk is C and spends far less CPU per request than a Python load generator, which
+# matters when the generator shares two cores with the services it measures. A Lua
+# script drives it: the benchmark's own part writes requests (``init``, ``request``,
+# optionally ``delay``); :data:`WRK_CHECK_LUA` below checks every answer and reports.
+
+WRK_JSON_PREFIX = "WRK_JSON "
+
+# Appended to a benchmark's Lua script. Its ``init(args)`` must set the global ``marker``:
+# an answer counts as valid when its status is 200 and its body contains ``marker``.
+# Counters are globals so that ``done()`` can read every thread's with ``thread:get``.
+WRK_CHECK_LUA = r"""
+local wrk_threads = {}
+bad_status = 0
+bad_body = 0
+
+function setup(thread)
+  thread:set("thread_id", #wrk_threads + 1)
+  table.insert(wrk_threads, thread)
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    bad_status = bad_status + 1
+  elseif not string.find(body, marker, 1, true) then
+    bad_body = bad_body + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local bs, bb = 0, 0
+  for _, t in ipairs(wrk_threads) do
+    bs = bs + t:get("bad_status")
+    bb = bb + t:get("bad_body")
+  end
+  local e = summary.errors
+  io.write(string.format("WRK_JSON {\"requests\":%d,\"duration_us\":%d,\"connect_errors\":%d,"
+    .. "\"read_errors\":%d,\"write_errors\":%d,\"status_errors\":%d,\"timeouts\":%d,"
+    .. "\"bad_status\":%d,\"bad_body\":%d,\"p50_us\":%d,\"p90_us\":%d,\"p99_us\":%d,"
+    .. "\"mean_us\":%.1f,\"max_us\":%d}\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    bs, bb, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.mean, latency.max))
+end
+"""
+
+
+def wrk_executable() -> str | None:
+    """The wrk executable, or None when it is not installed (Debian package ``wrk``)."""
+    return shutil.which("wrk")
+
+
+def pin(pid: int, cpus: Collection[int]) -> None:
+    """Pin every thread of process ``pid`` to ``cpus``; threads it starts later inherit it.
+
+    ``sched_setaffinity(pid)`` alone moves only the main thread: helper threads already
+    running (a resolver, an executor) would stay free to run on any core.
+    """
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (all its threads)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    """One wrk run: throughput, latency as wrk measured it, and every kind of bad answer."""
+
+    connections: int
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    socket_errors: int  # connect, read and write errors and timeouts
+    bad_status: int  # answers other than 200
+    bad_body: int  # 200 answers whose body lacked the expected marker
+    wrk_cpu_s: float
+    server_cpu_s: dict[str, float]  # CPU seconds each watched process used during the run
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s > 0 else math.nan
+
+    @property
+    def invalid(self) -> int:
+        """Requests that did not get a 200 with a valid body (or no answer at all)."""
+        return self.socket_errors + self.bad_status + self.bad_body
+
+    def cpu_share(self, label: str) -> float:
+        """A watched process's CPU time over the run's wall time (1.0 = one full core)."""
+        if label == "wrk":
+            return self.wrk_cpu_s / self.duration_s
+        return self.server_cpu_s[label] / self.duration_s
+
+
+def run_wrk(
+    url: str,
+    script: Path,
+    script_args: Sequence[str],
+    *,
+    connections: int,
+    duration_s: float,
+    timeout_s: float = 5.0,
+    cpus: Collection[int] | None = None,
+    watch: dict[str, int] | None = None,
+) -> WrkRun:
+    """Run wrk (one thread, closed loop) against ``url`` and read its JSON report.
+
+    ``script`` must end with :data:`WRK_CHECK_LUA`; ``script_args`` reach its
+    ``init(args)``. ``cpus`` pins wrk; ``watch`` names processes whose CPU time the run
+    reports. The run is bounded: wrk is killed if it outlives its duration by 30 s.
+    """
+    wrk = wrk_executable()
+    if wrk is None:
+        raise FileNotFoundError("wrk is not installed (apt-get install -y wrk)")
+    argv = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration_s))}s",
+        f"--timeout={max(1, round(timeout_s))}s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        *script_args,
+    ]
+    taskset = shutil.which("taskset") if cpus else None
+    if taskset is not None and cpus:
+        # taskset pins before wrk starts its threads (it execs wrk: same pid)
+        argv = [taskset, "-c", ",".join(str(cpu) for cpu in sorted(cpus)), *argv]
+    pids = watch or {}
+    before = {label: cpu_seconds(pid) for label, pid in pids.items()}
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        try:
+            if cpus and taskset is None:
+                pin(proc.pid, cpus)
+            _, status, usage = _wait4(proc.pid, started + duration_s + 30.0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        after = {label: cpu_seconds(pid) for label, pid in pids.items()}
+        output.seek(0)
+        text = output.read().decode("utf-8", errors="replace")
+    report = next(
+        (
+            line[len(WRK_JSON_PREFIX) :]
+            for line in text.splitlines()
+            if line.startswith(WRK_JSON_PREFIX)
+        ),
+        None,
+    )
+    if proc.returncode != 0 or report is None:
+        raise RuntimeError(f"wrk failed (exit {proc.returncode}): {text.strip()[-800:]}")
+    data = json.loads(report)
+    return WrkRun(
+        connections=connections,
+        requests=int(data["requests"]),
+        duration_s=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000.0,
+        p90_ms=data["p90_us"] / 1000.0,
+        p99_ms=data["p99_us"] / 1000.0,
+        mean_ms=data["mean_us"] / 1000.0,
+        max_ms=data["max_us"] / 1000.0,
+        socket_errors=sum(
+            int(data[k]) for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
+        ),
+        bad_status=int(data["bad_status"]),
+        bad_body=int(data["bad_body"]),
+        wrk_cpu_s=usage.ru_utime + usage.ru_stime,
+        server_cpu_s={label: after[label] - before[label] for label in pids},
+    )

@@ -94,27 +94,38 @@ def compare_runs(runs: Sequence[Run], tolerances: Tolerances | None = None) -> C
     base = runs[0].summary
     diffs = [differences(base, r.summary, HEADLINE) for r in runs[1:]]
     sentences = []
-    # a short live run is there to check fidelity: rank policies on the simulator's runs
+    summaries = [r.summary for r in runs]
+    pairs = fidelity_pairs(summaries)
+    in_fidelity_pair = {i for pair in pairs for i in pair}
+    # Rank like with like: a short live run is there to check fidelity, and a run of
+    # another scenario answers another question, so policies are ranked on the
+    # simulator's runs of the baseline's scenario.
     engines = {r.summary.engine for r in runs}
+    scenarios = {r.summary.scenario for r in runs}
     ranked = [
         (r, label)
         for r, label in zip(runs, labels, strict=True)
-        if defined(r.summary.auth_rate) and (len(engines) == 1 or r.summary.engine == "simulator")
+        if defined(r.summary.auth_rate)
+        and (len(engines) == 1 or r.summary.engine == "simulator")
+        and r.summary.scenario == base.scenario
     ]
     if len(ranked) > 1:
         best, best_label = max(ranked, key=lambda x: x[0].summary.auth_rate or 0.0)
         where = " in the simulator" if len(engines) > 1 else ""
+        where += f" on {base.scenario}" if len(scenarios) > 1 else ""
         ci = AUTH_RATE.format_range(*best.summary.auth_rate_ci95)
         sentences.append(
             f"Highest authorisation rate{where}: {best_label}, "
             f"{pct(best.summary.auth_rate)} (95 % CI {ci})."
         )
+    # a run of another scenario kept for a fidelity check gets that check, not a
+    # verdict against the baseline of a different scenario
     sentences += [
-        comparison_sentence(labels[0], label, d, base.latency_ms.p95)
-        for label, d in zip(labels[1:], diffs, strict=True)
+        comparison_sentence(labels[0], labels[i], d, base.latency_ms.p95)
+        for i, d in enumerate(diffs, start=1)
+        if not (i in in_fidelity_pair and summaries[i].scenario != base.scenario)
     ]
-    summaries = [r.summary for r in runs]
-    fids = [fidelity(summaries[i], summaries[j], tolerances) for i, j in fidelity_pairs(summaries)]
+    fids = [fidelity(summaries[i], summaries[j], tolerances) for i, j in pairs]
     sentences += [f.sentence() for f in fids]
     return Comparison(list(runs), labels, diffs, sentences, fids)
 

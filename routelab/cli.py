@@ -111,17 +111,18 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Where to write the runs.")] = Path(
         "runs/demo"
     ),
-    replications: Annotated[int, typer.Option(min=2)] = 5,
+    replications: Annotated[int, typer.Option(min=2, help="Simulation replications.")] = 5,
+    live_seconds: Annotated[
+        float, typer.Option(min=10, max=120, help="Length of the live load test.")
+    ] = 45.0,
 ) -> None:
-    """The main job: acquirer_outage.yaml under priority and sr_window, side by side."""
-    simulate(
-        scenario="acquirer_outage",
-        out=out,
-        seed=None,
-        replications=replications,
-        policy=["priority", "sr_window"],
-        quiet=False,
-    )
+    """The main job: acquirer_outage under three policies, a live check, one report."""
+    from routelab.demo import run_demo
+
+    result = run_demo(out, replications, live_seconds, console)
+    console.print(f"\n[bold]report:[/] {escape(str(result.report.resolve()))}", soft_wrap=True)
+    if result.live_exit_code:
+        raise typer.Exit(result.live_exit_code)
 
 
 if __name__ == "__main__":
