@@ -10,7 +10,7 @@ from numpy batches; nothing is kept per payment once it finishes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Iterator
 from heapq import heappop, heappush
 
 import numpy as np
@@ -99,13 +99,24 @@ class Replication:
         self._seq = 0
         self._learns = isinstance(policy.strategy, SrWindowStrategy)
         self._first_limit_s = self.engine.attempt_timeout_ms(0.0) / 1000.0
+        self._warmup = scenario.warmup_s
+        self._latency_models = [a.latency for a in scenario.acquirers]
+        self._arrival_batches: Iterator[np.ndarray] = arrival_times(
+            scenario.traffic.arrival, scenario.traffic.duration_s, self.streams.arrivals, BATCH
+        )
+        self._times: list[float] = []
+        self._payments: list[Payment] = []
+        self._issuer_u: list[float] = []
+        self._draws: list[AcquirerDraws] = []
+        self._i = 0
 
     # -- the run ------------------------------------------------------------------------
 
     def run(self) -> Tally:
         env = self.env
         duration = self.scenario.traffic.duration_s
-        env.process(self._source())
+        if self._next_batch():
+            Timeout(env, self._times[0]).callbacks.append(self._on_arrival)
         steps = self._progress_steps if self._progress else 1
         for k in range(1, steps + 1):
             env.run(until=duration * k / steps)
@@ -114,46 +125,48 @@ class Replication:
         env.run()  # let payments still in flight finish
         return self.tally
 
-    def _source(self) -> Generator[Timeout, None, None]:
-        """The arrival process: payments enter at their Poisson arrival times."""
-        env = self.env
-        scenario = self.scenario
-        warmup = scenario.warmup_s
-        acquirer_rngs = self.streams.acquirers
-        latency_models = [a.latency for a in scenario.acquirers]
-        issuer_rng = self.streams.issuer
+    def _next_batch(self) -> bool:
+        """Draw the next batch of arrivals and everything random about them."""
+        times = next(self._arrival_batches, None)
+        if times is None:
+            return False
+        n = len(times)
+        self._times = times.tolist()
+        self._payments = self.sampler.draw(n)
+        self._issuer_u = self.streams.issuer.random(n).tolist()
+        # every acquirer draws for every payment, routed there or not: common random
+        # numbers, so each policy meets the same answers for the same payment
+        draws: list[AcquirerDraws] = []
+        for rng, model in zip(self.streams.acquirers, self._latency_models, strict=True):
+            u = rng.random((3, n))
+            draws.append((u[0].tolist(), u[1].tolist(), latency_quantile(model, u[2]).tolist()))
+        self._draws = draws
+        self._i = 0
+        self.arrived += n
+        return True
+
+    def _on_arrival(self, _: object) -> None:
+        """A payment arrives; then the next arrival is scheduled.
+
+        Arrivals chain through event callbacks rather than a generator process: one
+        event per payment either way, without resuming a process for each.
+        """
+        i = self._i
+        t = self._times[i]
+        payment = self._payments[i]
         feedback = self._feedback
-        apply_feedback = self._apply_feedback
-        decide = self.engine.decide
-        for times in arrival_times(
-            scenario.traffic.arrival, scenario.traffic.duration_s, self.streams.arrivals, BATCH
-        ):
-            n = len(times)
-            payments = self.sampler.draw(n)
-            issuer_u = issuer_rng.random(n).tolist()
-            # every acquirer draws for every payment, routed there or not: common random
-            # numbers, so each policy meets the same answers for the same payment
-            draws: list[AcquirerDraws] = []
-            for rng, model in zip(acquirer_rngs, latency_models, strict=True):
-                u = rng.random((3, n))
-                draws.append((u[0].tolist(), u[1].tolist(), latency_quantile(model, u[2]).tolist()))
-            self.arrived += n
-            for i, t in enumerate(times.tolist()):
-                yield Timeout(env, t - env.now)
-                payment = payments[i]
-                if feedback and feedback[0][0] <= t:
-                    apply_feedback(t)
-                decision = decide(payment, t)
-                flight = Flight(
-                    payment,
-                    decision,
-                    self.issuer.decline_code(payment, issuer_u[i]),
-                    i,
-                    draws,
-                    t,
-                    t >= warmup,
-                )
-                self._send(flight, decision.acquirers[0])
+        if feedback and feedback[0][0] <= t:
+            self._apply_feedback(t)
+        decision = self.engine.decide(payment, t)
+        issuer_code = self.issuer.decline_code(payment, self._issuer_u[i])
+        flight = Flight(payment, decision, issuer_code, i, self._draws, t, t >= self._warmup)
+        self._send(flight, decision.acquirers[0])
+        i += 1
+        if i < len(self._times):
+            self._i = i
+            Timeout(self.env, self._times[i] - t).callbacks.append(self._on_arrival)
+        elif self._next_batch():
+            Timeout(self.env, self._times[0] - t).callbacks.append(self._on_arrival)
 
     def _send(self, flight: Flight, acquirer: str) -> None:
         """Send one attempt and resolve what follows from its answer.
