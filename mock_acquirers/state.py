@@ -88,7 +88,8 @@ class Attempt:
         self.request: AuthorisationRequest | None = request  # dropped once booked
         self.t = t
         self.code = code
-        self.body = body
+        # copied: orjson's output keeps a ~4 KB buffer, and every attempt is kept
+        self.body = bytes(memoryview(body))
         self.acquirer_reference = acquirer_reference
         self.service_ms = service_ms
         self.epoch = epoch

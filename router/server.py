@@ -50,6 +50,7 @@ def run_router(
         http="httptools",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # bound to loopback, no proxy in front: skip the header work
         log_config=None,
         backlog=4096,
         timeout_keep_alive=30,

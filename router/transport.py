@@ -84,7 +84,12 @@ class AiohttpTransport:
             )
             # one session for the service's life: per-request sessions would re-handshake
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+                # each request has its own deadline (asyncio.timeout below): a second,
+                # session-wide timer per request would only cost time
+                timeout=aiohttp.ClientTimeout(),
             )
 
     async def close(self) -> None:
