@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from scenarios.loader import validate_scenario
 from scenarios.schema import Scenario
 
@@ -58,6 +60,4 @@ def _without_none(value: Any) -> Any:
 
 def scenario_yaml(scenario: Scenario) -> str:
     """The scenario as YAML text that loads back to an equal scenario."""
-    import yaml
-
     return yaml.safe_dump(_without_none(scenario.model_dump(mode="python")), sort_keys=False)

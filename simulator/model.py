@@ -21,7 +21,7 @@ from mock_acquirers.behaviour import AcquirerBehaviour, IssuerModel, latency_qua
 from router.engine import Decision, RoutingEngine, classify
 from router.engine.taxonomy import APPROVED, CODES, TIMEOUT_CODE, CodeInfo
 from scenarios.sampler import Payment, PaymentSampler, arrival_times
-from scenarios.schema import RoutingPolicy, Scenario, SrWindowStrategy
+from scenarios.schema import RoutingPolicy, Scenario
 from scenarios.streams import BATCH, RunStreams
 from simulator.capacity import CapacityQueue
 from simulator.tally import Tally
@@ -97,7 +97,7 @@ class Replication:
         # answers not yet seen by the engine: (answer time, seq, decision, acquirer, info, ms)
         self._feedback: list[tuple[float, int, Decision, str, CodeInfo, float]] = []
         self._seq = 0
-        self._learns = isinstance(policy.strategy, SrWindowStrategy)
+        self._learns = self.engine.learns
         self._first_limit_s = self.engine.attempt_timeout_ms(0.0) / 1000.0
         self._warmup = scenario.warmup_s
         self._latency_models = [a.latency for a in scenario.acquirers]

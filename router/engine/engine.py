@@ -83,6 +83,11 @@ class RoutingEngine:
         return attempt_timeout_ms(self._retry, elapsed_ms)
 
     @property
+    def learns(self) -> bool:
+        """Whether answers change later decisions (if not, feedback may be skipped)."""
+        return self._strategy.learns
+
+    @property
     def voids_on_timeout(self) -> bool:
         return self._retry.on_timeout == "void_then_cascade"
 

@@ -35,6 +35,8 @@ class Ordering(NamedTuple):
 
 
 class Strategy(Protocol):
+    learns: bool  # False when record() is a no-op: callers may skip feedback entirely
+
     def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering: ...
     def record(self, segment: Segment, acquirer: str, success: bool) -> None: ...
     def scores(self) -> dict[str, dict[str, float]]: ...
@@ -45,6 +47,8 @@ _NO_SEGMENT: Segment = ()
 
 class Priority:
     """Candidates in the rule's order."""
+
+    learns = False
 
     def __init__(self) -> None:
         self._orderings: dict[Candidates, Ordering] = {}
@@ -67,6 +71,8 @@ class Priority:
 
 class Weighted:
     """Volume split: the first attempt goes to a candidate drawn by weight."""
+
+    learns = False
 
     def __init__(self, uniforms: UniformStream) -> None:
         self._uniforms = uniforms
@@ -146,6 +152,8 @@ class SuccessWindow:
 
 class SrWindow:
     """Sliding-window success-rate routing with exploration (see SrWindowStrategy)."""
+
+    learns = True
 
     def __init__(self, config: SrWindowStrategy, uniforms: UniformStream) -> None:
         self.config = config
