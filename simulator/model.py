@@ -3,13 +3,20 @@
 arrivals → route (router.engine) → attempt (capacity queue, latency, the router's
 attempt timeout) → answer fed back to the engine → cascade or finish.
 
-Lean by design (see docs/performance.md): a single source process; each attempt's
-answer is one SimPy ``Timeout`` with a callback, not a process; random draws come
-from numpy batches; nothing is kept per payment once it finishes.
+Lean by design (see docs/performance.md): no process per payment; random draws come
+from numpy batches; nothing is kept per payment once it finishes. SimPy's event queue
+holds only what changes the system later: a cascade, or the void before one. An
+attempt's answer is known when it is sent, so the engine's feedback waits in a heap by
+answer time and is applied before the next decision that could see it. Arrival times
+are drawn ahead, so the arrival stream is merged with the event queue rather than
+pushed through it. Both shortcuts give the same run as the plain model with an event
+for every arrival and every answer (``event_per_step``): tests/validation checks that,
+figure for figure.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from heapq import heappop, heappush
 
@@ -77,8 +84,12 @@ class Replication:
         seed: np.random.SeedSequence,
         progress: Callable[[float], None] | None = None,
         progress_steps: int = 50,
+        event_per_step: bool = False,
     ) -> None:
         self.scenario = scenario
+        # the plain model the shortcuts must match: every arrival and every answer
+        # is a SimPy event of its own (slower; for tests)
+        self.event_per_step = event_per_step
         self.env = simpy.Environment()
         names = scenario.acquirer_names
         self.streams = RunStreams.spawn(seed, len(names))
@@ -113,6 +124,18 @@ class Replication:
     # -- the run ------------------------------------------------------------------------
 
     def run(self) -> Tally:
+        # Nothing allocated per payment forms a reference cycle (a test checks), so the
+        # cyclic garbage collector would only rescan live objects: it pauses for the run.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._run()
+        finally:
+            if collecting:
+                gc.enable()
+        return self.tally
+
+    def _run(self) -> None:
         env = self.env
         duration = self.scenario.traffic.duration_s
         if self._next_batch():
@@ -123,7 +146,6 @@ class Replication:
             if self._progress:
                 self._progress(k / steps)
         env.run()  # let payments still in flight finish
-        return self.tally
 
     def _next_batch(self) -> bool:
         """Draw the next batch of arrivals and everything random about them."""
@@ -146,29 +168,44 @@ class Replication:
         return True
 
     def _on_arrival(self, _: object) -> None:
-        """A payment arrives; then the next arrival is scheduled.
+        """Payments arrive: each one is routed and sent, in arrival order.
 
-        Arrivals chain through event callbacks rather than a generator process: one
-        event per payment either way, without resuming a process for each.
+        The arrival times are drawn ahead, so the arrival stream is merged with SimPy's
+        event queue instead of being pushed through it: arrivals earlier than every
+        scheduled event (a cascade, a void, a probe, the end of a progress step) are
+        handled here, one after the other, since nothing else can happen in between.
+        The first arrival that is not earlier waits for its turn as a SimPy event.
         """
+        env = self.env
+        merge = not self.event_per_step
         i = self._i
-        t = self._times[i]
-        payment = self._payments[i]
+        times = self._times
+        while True:
+            t = times[i]
+            self._arrive(self._payments[i], t, i)
+            i += 1
+            if i == len(times):
+                if not self._next_batch():
+                    return
+                i = 0
+                times = self._times
+            self._i = i
+            t_next = times[i]
+            if not merge or t_next >= env.peek():
+                Timeout(env, t_next - env.now).callbacks.append(self._on_arrival)
+                return
+
+    def _arrive(self, payment: Payment, t: float, i: int) -> None:
+        """One payment arrives at ``t``: route it and send its first attempt."""
         feedback = self._feedback
         if feedback and feedback[0][0] <= t:
             self._apply_feedback(t)
         decision = self.engine.decide(payment, t)
         issuer_code = self.issuer.decline_code(payment, self._issuer_u[i])
         flight = Flight(payment, decision, issuer_code, i, self._draws, t, t >= self._warmup)
-        self._send(flight, decision.acquirers[0])
-        i += 1
-        if i < len(self._times):
-            self._i = i
-            Timeout(self.env, self._times[i] - t).callbacks.append(self._on_arrival)
-        elif self._next_batch():
-            Timeout(self.env, self._times[0] - t).callbacks.append(self._on_arrival)
+        self._send(flight, decision.acquirers[0], t)
 
-    def _send(self, flight: Flight, acquirer: str) -> None:
+    def _send(self, flight: Flight, acquirer: str, now: float) -> None:
         """Send one attempt and resolve what follows from its answer.
 
         The answer is fully determined when the attempt is sent (the behaviour model
@@ -178,7 +215,6 @@ class Replication:
         decision that could see it (``_apply_feedback``): the same order as an event
         per answer, without the event.
         """
-        now = self.env.now
         a = self.index[acquirer]
         faults, approvals, latencies = flight.draws[a]
         i = flight.i
@@ -203,11 +239,17 @@ class Replication:
         info = TIMEOUT_INFO if timed_out else classify(outcome.code)
         approved = not timed_out and outcome.code == APPROVED
         if self._learns:
-            self._seq += 1
-            heappush(
-                self._feedback,
-                (answer_at, self._seq, flight.decision, acquirer, info, answer_in * 1000.0),
-            )
+            if self.event_per_step:
+                decision, latency_ms = flight.decision, answer_in * 1000.0
+                self._at(answer_at).callbacks.append(
+                    lambda _: engine.record(decision, acquirer, info, latency_ms, answer_at)
+                )
+            else:
+                self._seq += 1
+                heappush(
+                    self._feedback,
+                    (answer_at, self._seq, flight.decision, acquirer, info, answer_in * 1000.0),
+                )
         if flight.counted:
             tally = self.tally
             tally.attempt(a, now, approved, behaviour.fee(flight.payment, approved))
@@ -224,12 +266,20 @@ class Replication:
             self._finish(flight, approved, code, info, answer_at)
         elif timed_out:
             # unknown outcome: void (and confirm) before trying elsewhere
-            wait = answer_in + behaviour.median_ms / 1000.0
-            Timeout(self.env, wait).callbacks.append(
-                lambda _: self._cascade_after_void(flight, nxt, code, info)
+            voided_at = answer_at + behaviour.median_ms / 1000.0
+            self._at(voided_at).callbacks.append(
+                lambda _: self._cascade_after_void(flight, nxt, code, info, voided_at)
             )
         else:
-            Timeout(self.env, answer_in).callbacks.append(lambda _: self._send(flight, nxt))
+            self._at(answer_at).callbacks.append(lambda _: self._send(flight, nxt, answer_at))
+
+    def _at(self, t: float) -> Timeout:
+        """A SimPy event at scenario time ``t``.
+
+        Times are carried exactly rather than read back from the SimPy clock, which can
+        be behind the time being simulated (see ``_on_arrival``).
+        """
+        return Timeout(self.env, t - self.env.now)
 
     def _apply_feedback(self, now: float) -> None:
         """Give the engine every answer that has arrived by ``now``, in arrival order."""
@@ -239,12 +289,14 @@ class Replication:
             answer_at, _, decision, acquirer, info, latency_ms = heappop(feedback)
             record(decision, acquirer, info, latency_ms, answer_at)
 
-    def _cascade_after_void(self, flight: Flight, acquirer: str, code: str, info: CodeInfo) -> None:
-        elapsed_ms = (self.env.now - flight.t0) * 1000.0
+    def _cascade_after_void(
+        self, flight: Flight, acquirer: str, code: str, info: CodeInfo, now: float
+    ) -> None:
+        elapsed_ms = (now - flight.t0) * 1000.0
         if self.engine.attempt_timeout_ms(elapsed_ms) <= 0.0:
-            self._finish(flight, False, code, info, self.env.now)  # the void used the budget
+            self._finish(flight, False, code, info, now)  # the void used the budget
         else:
-            self._send(flight, acquirer)
+            self._send(flight, acquirer, now)
 
     def _finish(
         self, flight: Flight, approved: bool, code: str, info: CodeInfo, answer_at: float
