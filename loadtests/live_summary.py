@@ -87,6 +87,7 @@ def build_summary(
     per_approved = _ratio(cost, approved)
     bps = _ratio(cost * 10_000.0, c["approved_amount"])
     span = plan.timeline.scenario_span_s
+    shares = {a: _round(_ratio(counters["first_attempts"][a], payments)) for a in acquirers}
     return RunSummary(
         engine="live",
         scenario=scenario.name,
@@ -104,9 +105,7 @@ def build_summary(
         first_attempt_auth_rate_ci95=(_round(first.low), _round(first.high)),
         attempts_per_payment=_round(_ratio(c["attempts"], payments)),
         latency_ms=LatencySummary(**latency.percentiles()),
-        acquirer_share={
-            a: _round(_ratio(counters["first_attempts"][a], payments)) for a in acquirers
-        },
+        acquirer_share=shares,
         acquirer_auth_rate={
             a: _round(
                 _ratio(counters["approvals_by_acquirer"][a], counters["attempts_by_acquirer"][a])
@@ -138,6 +137,7 @@ def build_summary(
                 cost_per_approved=_round(per_approved, 4),
                 cost_bps=_round(bps, 4),
                 latency_p95_ms=round(latency.quantile(0.95), 2) if payments else math.nan,
+                acquirer_share=shares,
             )
         ],
         wall_seconds=round(wall_seconds, 3),

@@ -63,6 +63,8 @@ class ReplicationFigures(BaseModel):
     cost_per_approved: Ratio
     cost_bps: Ratio
     latency_p95_ms: Ratio
+    # share of first attempts by acquirer; absent from summaries written before it existed
+    acquirer_share: dict[str, Ratio] = {}
 
 
 class IncidentWindow(BaseModel):

@@ -17,7 +17,7 @@ class Interval:
     estimate: float
     low: float
     high: float
-    method: Literal["t", "wilson", "paired-t", "welch", "none"]
+    method: Literal["t", "t-prediction", "wilson", "paired-t", "welch", "none"]
     n: int
 
     @property
@@ -42,6 +42,22 @@ def t_interval(values: list[float] | np.ndarray, level: float = 0.95) -> Interva
     sd = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, "t", n)
+
+
+def prediction_interval(values: list[float] | np.ndarray, level: float = 0.95) -> Interval:
+    """Student-t interval for one more independent replication, not for the mean.
+
+    Where a single new run (a live run, say) should land if it behaves like the
+    replications: mean ± t · sd · sqrt(1 + 1/n). Infinite with fewer than two values.
+    """
+    x = np.asarray(values, dtype=float)
+    n = int(x.size)
+    mean = float(x.mean()) if n else math.nan
+    if n < 2:
+        return Interval(mean, -math.inf, math.inf, "none", n)
+    sd = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * sd * math.sqrt(1.0 + 1.0 / n)
+    return Interval(mean, mean - half, mean + half, "t-prediction", n)
 
 
 def wilson_interval(successes: int, trials: int) -> Interval:

@@ -152,8 +152,10 @@ def compare_command(
     ] = 1.0,
     tol_share_pp: Annotated[
         float,
-        typer.Option(min=0.0, help="Fidelity: allowed acquirer-share gap, percentage points."),
-    ] = 5.0,
+        typer.Option(
+            min=0.0, help="Fidelity: smallest allowed acquirer-share gap, percentage points."
+        ),
+    ] = 2.0,
     tol_latency_pct: Annotated[
         float,
         typer.Option(

@@ -97,6 +97,10 @@ def _figures(r: int, t: Tally) -> ReplicationFigures:
         cost_per_approved=_ratio(t.cost, t.approved),
         cost_bps=_ratio(t.cost * 10_000.0, t.approved_amount),
         latency_p95_ms=t.latency.quantile(0.95),
+        acquirer_share={
+            name: _ratio(firsts, t.payments)
+            for name, firsts in zip(t.acquirers, t.first_attempts, strict=True)
+        },
     )
 
 

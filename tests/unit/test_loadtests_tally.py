@@ -281,6 +281,7 @@ def test_the_summary_follows_the_shared_contract(baseline: Scenario, tmp_path: P
         "acq_b": pytest.approx(1 / 3, abs=1e-6),
         "acq_c": 0.0,
     }
+    assert summary.per_replication[0].acquirer_share == summary.acquirer_share
     assert summary.acquirer_auth_rate["acq_c"] is None or math.isnan(
         summary.acquirer_auth_rate["acq_c"]
     )

@@ -6,9 +6,12 @@ the live run's own sampling error, and be overridable.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.stats import t as scipy_t
 
 from reports.fidelity import Tolerances, fidelity, fidelity_pairs
 from reports.results import LatencySummary, RunSummary, read_summary
@@ -120,26 +123,78 @@ def test_latency_allowance_is_relative_plus_network(runs: dict[str, Path]) -> No
     assert check.simulated_ci is not None  # p95 is kept per replication: it has a CI
 
 
-def test_share_tolerance_and_missing_acquirers(runs: dict[str, Path]) -> None:
+def test_the_simulator_keeps_shares_per_replication(runs: dict[str, Path]) -> None:
+    sim = read_summary(runs["sim"])
+    for rep in sim.per_replication:
+        assert set(rep.acquirer_share) == set(sim.acquirer_share)
+        assert sum(v or 0.0 for v in rep.acquirer_share.values()) == pytest.approx(1.0)
+    for name, pooled in sim.acquirer_share.items():
+        weighted = sum((r.acquirer_share[name] or 0.0) * r.payments for r in sim.per_replication)
+        assert weighted / sim.payments == pytest.approx(pooled, abs=1e-6)
+
+
+def test_share_allowance_is_one_runs_prediction_interval(runs: dict[str, Path]) -> None:
+    """A live run is one more run: its share should land where one replication would."""
+    sim = read_summary(runs["sim"])
+    name = next(iter(sim.acquirer_share))
+    reps = np.array([r.acquirer_share[name] for r in sim.per_replication])
+    assert len(reps) == 3 and reps.std() > 0  # the fixture's replications do differ
+    spread = float(scipy_t.ppf(0.975, 2)) * reps.std(ddof=1) * math.sqrt(1 + 1 / 3)
+    check = _check(fidelity(sim, sim, Tolerances(share_pp=0.0)), f"Share of first attempts, {name}")
+    assert check.allowed == pytest.approx(spread)
+    assert "prediction interval" in check.rule and "3 replications" in check.rule
+    assert check.simulated_ci is not None
+    low, high = check.simulated_ci
+    assert low < reps.mean() < high
+    # the floor applies when the replications barely differ
+    floored = _check(fidelity(sim, sim, Tolerances(share_pp=99.0)), check.label)
+    assert floored.allowed == pytest.approx(0.99)
+
+
+def test_shares_outside_the_allowance_and_missing_acquirers(runs: dict[str, Path]) -> None:
     sim = read_summary(runs["sim"])
     names = list(sim.acquirer_share)
+    allowed = _check(fidelity(sim, sim), f"Share of first attempts, {names[0]}").allowed
+    assert allowed is not None
     moved = dict(sim.acquirer_share)
-    moved[names[0]] = (moved[names[0]] or 0.0) + 0.06
+    moved[names[0]] = (moved[names[0]] or 0.0) + allowed + 0.005
     del moved[names[1]]  # a live run that never used an acquirer omits it: share 0
     live = sim.model_copy(update={"acquirer_share": moved})
-    result = fidelity(sim, live, Tolerances(share_pp=5.0))
+    result = fidelity(sim, live)
     first = _check(result, f"Share of first attempts, {names[0]}")
-    assert first.difference == pytest.approx(0.06) and first.within is False
+    assert first.difference == pytest.approx(allowed + 0.005) and first.within is False
     second = _check(result, f"Share of first attempts, {names[1]}")
     assert second.live == 0.0
-    assert fidelity(sim, live, Tolerances(share_pp=7.0)).checks[2].within is True
+    wider = Tolerances(share_pp=100 * (allowed + 0.01))
+    assert _check(fidelity(sim, live, wider), first.label).within is True
+
+
+def test_share_allowance_without_replications_is_the_stated_floor(runs: dict[str, Path]) -> None:
+    single = read_summary(runs["single"])  # one replication: no spread to go by
+    name = next(iter(single.acquirer_share))
+    check = _check(
+        fidelity(single, single, Tolerances(share_pp=4.0)), f"Share of first attempts, {name}"
+    )
+    assert check.allowed == pytest.approx(0.04)
+    assert "no spread" in check.rule
+
+
+def test_summaries_written_before_shares_per_replication_still_check(
+    runs: dict[str, Path],
+) -> None:
+    sim = read_summary(runs["sim"])
+    old_reps = [r.model_copy(update={"acquirer_share": {}}) for r in sim.per_replication]
+    old = sim.model_copy(update={"per_replication": old_reps})
+    name = next(iter(sim.acquirer_share))
+    check = _check(fidelity(old, sim), f"Share of first attempts, {name}")
+    assert check.allowed == pytest.approx(0.02) and check.within is True
 
 
 def test_tolerances_are_stated_in_words() -> None:
     text = " ".join(
         Tolerances(auth_rate_pp=2, share_pp=4, latency_rel=0.3, network_ms=9).describe()
     )
-    assert "±2\u00a0pp" in text and "±4\u00a0pp" in text
+    assert "±2\u00a0pp" in text and "±4\u00a0pp" in text and "prediction interval" in text
     assert "±30\u00a0%" in text and "9\u00a0ms" in text
 
 

@@ -28,6 +28,7 @@ from reports.results import (
 from reports.stats import (
     Interval,
     paired_difference,
+    prediction_interval,
     rate_interval,
     t_interval,
     welch_difference,
@@ -54,6 +55,26 @@ def test_t_interval_needs_two_values() -> None:
     assert one.method == "none" and one.estimate == 0.93
     assert one.low == -math.inf and one.high == math.inf
     assert math.isnan(t_interval([]).estimate)
+
+
+def test_prediction_interval_covers_one_more_replication() -> None:
+    values = [0.42, 0.51, 0.47, 0.38, 0.55]
+    x = np.asarray(values)
+    got = prediction_interval(values)
+    half = sps.t.ppf(0.975, 4) * x.std(ddof=1) * math.sqrt(1 + 1 / 5)
+    assert got.method == "t-prediction" and got.n == 5
+    assert got.low == pytest.approx(x.mean() - half) and got.high == pytest.approx(x.mean() + half)
+    # wider than the interval for the mean by sqrt(n + 1)
+    assert got.half_width == pytest.approx(t_interval(values).half_width * math.sqrt(6))
+    # and about 95 % of new draws from the same distribution land inside it
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(4_000):
+        sample = rng.normal(0.0, 1.0, 6)
+        pi = prediction_interval(sample[:5])
+        hits += pi.low <= sample[5] <= pi.high
+    assert 0.94 < hits / 4_000 < 0.96
+    assert prediction_interval([0.3]).low == -math.inf
 
 
 @pytest.mark.parametrize(
