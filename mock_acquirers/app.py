@@ -50,6 +50,8 @@ from mock_acquirers.dialects import (
     psp_status,
 )
 from mock_acquirers.faults import REJECTIONS, deliver_damaged, reject
+from runtime.heap import FrozenHeap
+from runtime.parent import ParentWatch
 from scenarios.schema import Scenario
 from scenarios.streams import RunStreams
 
@@ -92,6 +94,8 @@ class MockAcquirerService:
             )
         self.admin = AdminApi(self, admin_token)
         self.run_start = clock()
+        self.heap = FrozenHeap()  # attempts and ledgers grow with the run: short GC pauses
+        self.parent = ParentWatch()  # started by router.stack: stop if the stack's owner dies
 
     def _streams(self) -> RunStreams:
         return RunStreams.spawn(np.random.SeedSequence(self.seed), len(self.scenario.acquirers))
@@ -110,8 +114,12 @@ class MockAcquirerService:
 
     def _startup(self) -> None:
         self.run_start = self._clock()  # scenario time starts when the server can answer
+        self.heap.start()
+        self.parent.start()
 
     def _shutdown(self) -> None:
+        self.parent.stop()
+        self.heap.stop()
         for acquirer in self.acquirers.values():
             acquirer.cancel_pending()
 

@@ -26,7 +26,6 @@ from starlette.types import Receive, Scope, Send
 from router.admin import admin_routes, json_response
 from router.connectors import Connector
 from router.endpoint import PaymentEndpoint
-from router.heap import FrozenHeap
 from router.idempotency import DAY_S, IdempotencyStore, StoredAnswer
 from router.iso8583 import IsoConnector
 from router.metrics import RouterMetrics
@@ -36,6 +35,8 @@ from router.psp import PspConnector
 from router.records import PaymentBook
 from router.reversals import LateReversals
 from router.transport import AcquirerTransport, AiohttpTransport, pool_size
+from runtime.heap import FrozenHeap
+from runtime.parent import ParentWatch
 from scenarios.sampler import peak_rate
 from scenarios.schema import Scenario
 
@@ -97,6 +98,7 @@ class RouterService:
         self.settings = settings
         self.transport = transport
         self.heap = FrozenHeap()
+        self.parent = ParentWatch()  # started by router.stack: stop if the stack's owner dies
         self.metrics = RouterMetrics()
         self.idempotency = IdempotencyStore(
             ttl_s=settings.idempotency_ttl_s, max_entries=settings.max_payments
@@ -120,6 +122,7 @@ class RouterService:
     async def start(self) -> None:
         await self.transport.start()
         self.heap.start()
+        self.parent.start()
         log.info(
             "router started",
             extra={
@@ -135,7 +138,8 @@ class RouterService:
             await asyncio.wait(set(self._routing), timeout=self.settings.shutdown_grace_s)
         await self.reversals.close(grace_s=self.settings.shutdown_grace_s)
         await self.transport.close()
-        await self.heap.stop()
+        self.heap.stop()
+        self.parent.stop()
         log.info("router stopped", extra={"fields": {"payments": len(self.router.book)}})
 
     def begin(

@@ -4,7 +4,8 @@
 in sessions of their own, so a Ctrl-C in the terminal reaches only the parent, which
 then stops them in the safe order: the router first (uvicorn's graceful shutdown lets
 payments in flight finish, and those still need their acquirers), then the mocks.
-Everything binds to loopback unless told otherwise.
+If the parent dies without stopping them, each child notices and shuts itself down the
+same graceful way (``runtime.parent``). Everything binds to loopback unless told otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from runtime.parent import PARENT_ENV
 
 LOOPBACK = "127.0.0.1"
 # the admin token travels in the environment: command lines are visible to `ps`
@@ -139,7 +142,7 @@ def _spawn(
         log_file = log_path.open("wb")
     process = subprocess.Popen(
         args,
-        env=env,
+        env={**env, PARENT_ENV: str(os.getpid())},  # the service stops itself if we die
         stdin=subprocess.DEVNULL,
         stdout=log_file,
         stderr=subprocess.STDOUT if log_file else None,

@@ -4,12 +4,14 @@ One stack serves the routing checks (an injected incident moves success-rate rou
 away from the failing acquirer; the router's book reconciles with the acquirers'
 ledgers; a SIGTERM lets the payment in flight finish). ``routelab serve`` itself is
 checked as a subprocess: it prints where things are, stops cleanly on SIGTERM, refuses
-a bad scenario with exit code 2, and stops everything when a child dies.
+a bad scenario with exit code 2, stops everything when a child dies, and its children
+stop themselves when it is killed outright.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import signal
 import subprocess
@@ -242,6 +244,40 @@ def test_routelab_serve_stops_everything_when_a_child_dies(scenario_file: Path) 
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_services_stop_themselves_when_routelab_serve_is_killed(scenario_file: Path) -> None:
+    """SIGKILL leaves no chance to stop the children: they must notice and stop."""
+    router_port = free_port()
+    process, lines = _serve(
+        str(scenario_file), "--router-port", str(router_port), "--acquirer-port", str(free_port())
+    )
+    children: list[psutil.Process] = []
+    try:
+        _read_until(lines, "Ctrl-C to stop.")
+        children = psutil.Process(process.pid).children()
+        assert len(children) == 2
+        process.kill()
+        process.wait(5)
+        deadline = time.monotonic() + 15.0
+        while not all(_gone(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(_gone(c) for c in children), "a service outlived the stack's owner"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{router_port}/healthz", timeout=1.0)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for child in children:  # never leave a server behind, even when the test fails
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
 
 def test_routelab_serve_refuses_a_bad_scenario(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-"""Keeping garbage-collection pauses short while the router holds many payments.
+"""Keeping garbage-collection pauses short while a service holds many payments.
 
 The router keeps a record of every payment (for idempotency, GET /v1/payments/{id}
-and reconciliation). CPython's full collections scan every tracked object, so with
-hundreds of thousands of records each one pauses the event loop for tens of
-milliseconds, and the pauses grow with the book: they dominate the router's p99.
+and reconciliation), a mock acquirer every attempt and its ledger. CPython's full
+collections scan every tracked object, so with hundreds of thousands of records each
+one pauses the event loop for tens of milliseconds, and the pauses grow with the
+records: they dominate a service's p99.
 
 Objects that have survived a while are long-lived records: ``gc.freeze()`` moves
 them out of the collector's sight, so collections only scan young objects. A frozen
@@ -19,7 +20,7 @@ import gc
 import logging
 import time
 
-log = logging.getLogger("router.heap")
+log = logging.getLogger("routelab.heap")
 
 
 class FrozenHeap:
@@ -34,10 +35,12 @@ class FrozenHeap:
         gc.freeze()  # everything loaded at start-up lives as long as the process
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
+        """Stop freezing; what is frozen goes back in the collector's sight."""
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+            gc.unfreeze()
 
     async def _run(self) -> None:
         last_reclaim = time.monotonic()
