@@ -34,14 +34,7 @@ class Interval:
 
 def t_interval(values: list[float] | np.ndarray, level: float = 0.95) -> Interval:
     """Student-t interval for the mean of independent replications."""
-    x = np.asarray(values, dtype=float)
-    n = int(x.size)
-    mean = float(x.mean()) if n else math.nan
-    if n < 2:
-        return Interval(mean, -math.inf, math.inf, "none", n)
-    sd = float(x.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, "t", n)
+    return _student_t(values, level, one_more_run=False)
 
 
 def prediction_interval(values: list[float] | np.ndarray, level: float = 0.95) -> Interval:
@@ -50,14 +43,19 @@ def prediction_interval(values: list[float] | np.ndarray, level: float = 0.95) -
     Where a single new run (a live run, say) should land if it behaves like the
     replications: mean ± t · sd · sqrt(1 + 1/n). Infinite with fewer than two values.
     """
+    return _student_t(values, level, one_more_run=True)
+
+
+def _student_t(values: list[float] | np.ndarray, level: float, one_more_run: bool) -> Interval:
     x = np.asarray(values, dtype=float)
     n = int(x.size)
     mean = float(x.mean()) if n else math.nan
     if n < 2:
         return Interval(mean, -math.inf, math.inf, "none", n)
-    sd = float(x.std(ddof=1))
-    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * sd * math.sqrt(1.0 + 1.0 / n)
-    return Interval(mean, mean - half, mean + half, "t-prediction", n)
+    # the mean is off by sd / sqrt(n); one more run by sd for itself plus that
+    scale = math.sqrt(1.0 + 1.0 / n) if one_more_run else 1.0 / math.sqrt(n)
+    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * float(x.std(ddof=1)) * scale
+    return Interval(mean, mean - half, mean + half, "t-prediction" if one_more_run else "t", n)
 
 
 def wilson_interval(successes: int, trials: int) -> Interval:
