@@ -35,6 +35,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, Runner, WorkerRunner
 
+from loadtests import web_ui
 from loadtests.admin_client import ServiceError
 from loadtests.harness import HARNESS
 from loadtests.options import HarnessOptions, OptionError, add_arguments
@@ -171,6 +172,8 @@ def _on_init(environment: Environment, runner: Runner, **_: Any) -> None:
     if parsed is not None and not getattr(parsed, "user_classes", None):
         wanted = OpenModelPayer if options.model == "open" else ClosedModelPayer
         environment.user_classes = [wanted]
+    if environment.web_ui is not None:  # the master's (or a local process's) web UI
+        web_ui.register(environment)
 
 
 def _on_test_start(environment: Environment, **_: Any) -> None:
