@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -24,7 +24,8 @@ class SimulationProgress:
         self._progress = progress
         self._replications = replications
         self._tasks: dict[str, TaskID] = {
-            name: progress.add_task(name, total=replications * 100) for name in policies
+            name: progress.add_task(name, total=replications * 100, replication=0)
+            for name in policies
         }
 
     def callback(self, policy: str) -> Callable[[int, float], None]:
@@ -32,7 +33,7 @@ class SimulationProgress:
 
         def report(replication: int, fraction: float) -> None:
             done = replication * 100 + round(fraction * 100)
-            self._progress.update(task, completed=done)
+            self._progress.update(task, completed=done, replication=replication + 1)
 
         return report
 
@@ -44,8 +45,8 @@ def simulation_progress(
     columns = (
         TextColumn("[bold]{task.description:<14}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("% × reps"),
+        TaskProgressColumn(),
+        TextColumn(f"replication {{task.fields[replication]}}/{replications}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )

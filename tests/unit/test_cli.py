@@ -280,3 +280,19 @@ def test_simulate_two_policies_writes_one_directory_each(tiny: Path, tmp_path: P
     assert summaries["priority"]["payments"] == summaries["sr_window"]["payments"]
     assert summaries["sr_window"]["acquirer_share"]["acq_b"] > 0.0
     assert f"wrote {out / 'sr_window' / 'summary.json'}" in result.stdout
+
+
+def test_simulation_progress_shows_the_replication_and_its_share_done() -> None:
+    from rich.console import Console
+
+    from routelab.progress import simulation_progress
+
+    console = Console(width=100, record=True, force_terminal=False)
+    with simulation_progress(console, ["priority", "sr_window"], 5) as progress:
+        progress.callback("priority")(2, 0.5)  # third replication, half way
+        progress.callback("sr_window")(4, 1.0)  # the last one, done
+    lines = console.export_text().splitlines()
+    priority = next(line for line in lines if line.startswith("priority"))
+    sr_window = next(line for line in lines if line.startswith("sr_window"))
+    assert "50%" in priority and "replication 3/5" in priority
+    assert "100%" in sr_window and "replication 5/5" in sr_window
