@@ -6,7 +6,11 @@ In one run it measures
     (three acquirers, ``sr_window`` routing, cascades), median of several repeats;
 (b) the same figure for a naive reference SimPy model written below: one process per
     payment, a ``simpy.Resource`` per acquirer, stdlib ``random`` per draw, routing by a
-    per-acquirer success counter, one cascade on a decline;
+    per-acquirer success counter, one cascade on a decline, an error or no answer. Like
+    routelab, it bounds every attempt by the router's attempt timeout (hung requests
+    really hang, so the timeout is what ends them): that is the model the ratio target
+    is judged against. The same model without attempt timeouts (a hung request is then
+    waited out) is measured too, as a reference for a simpler system;
 (c) the peak RSS and the speed of a 1,000,000-payment routelab run, in a fresh
     subprocess so that the peak is that run's own.
 
@@ -112,7 +116,9 @@ class NaiveAcquirer:
     resource: simpy.Resource
     mu: float  # log of the median latency in ms
     sigma: float
-    fault_rate: float  # technical errors and hung requests alike come back as errors
+    error_rate: float  # technical errors: an error answer after the usual latency
+    hang_rate: float  # hung requests: no answer for hang_s
+    hang_s: float
     approval: dict[tuple[str, str, bool], float]  # by (network, card type, cross-border)
     successes: int = 0
     judged: int = 0  # attempts that say something about the acquirer
@@ -150,11 +156,13 @@ def naive_run(scenario: Scenario, seed: int, race_timeout: bool = False) -> Run:
 
     Per-segment probabilities are tabulated once at set-up from the scenario (a lookup
     per draw, as a hand-written model would hard-code them); everything per payment is
-    plain SimPy and stdlib ``random``. By default it leaves out attempt timeouts, voids
-    and the latency budget, which only makes it faster: the ratio it yields is
-    conservative. ``race_timeout`` races each attempt against the policy's attempt
-    timeout (``yield slot | deadline``), as a hand-written model that handles timeouts
-    would.
+    plain SimPy and stdlib ``random``. Hung requests (the acquirer's ``timeout_rate``)
+    hold their slot for ``hang_ms``, as in routelab. ``race_timeout`` races each attempt,
+    queueing included, against the policy's attempt timeout (``yield slot | deadline``,
+    then ``yield answer | deadline``), as a hand-written model that handles timeouts
+    would, without knowing in advance whether a queue will build: the like-for-like
+    model. Without it, the model leaves out attempt timeouts, voids and the latency
+    budget (a hung request is waited out): a simpler system, measured for reference.
     """
     traffic = scenario.traffic
     mix = traffic.mix
@@ -203,7 +211,9 @@ def naive_run(scenario: Scenario, seed: int, race_timeout: bool = False) -> Run:
                     simpy.Resource(env, capacity=acquirer.capacity),
                     math.log(latency.median_ms),
                     latency.sigma,
-                    acquirer.technical_error_rate + acquirer.timeout_rate,
+                    acquirer.technical_error_rate,
+                    acquirer.timeout_rate,
+                    acquirer.hang_ms / 1000.0,
                     table,
                 )
             )
@@ -225,21 +235,28 @@ def naive_run(scenario: Scenario, seed: int, race_timeout: bool = False) -> Run:
             for acq in order[:NAIVE_MAX_ATTEMPTS]:
                 tally.attempts += 1
                 timed_out = False
+                fault = rng.random()
+                hung = fault < acq.hang_rate
                 with acq.resource.request() as slot:
+                    if hung:
+                        service_s = acq.hang_s
+                    else:
+                        service_s = rng.lognormvariate(acq.mu, acq.sigma) / 1000.0
                     if race_timeout:
+                        # the router gives up after the attempt timeout, queueing included
                         deadline = env.timeout(timeout_s)
                         yield slot | deadline
                         timed_out = not slot.triggered
                         if not timed_out:
-                            answer = env.timeout(rng.lognormvariate(acq.mu, acq.sigma) / 1000.0)
+                            answer = env.timeout(service_s)
                             yield answer | deadline
                             timed_out = not answer.processed
                     else:
                         yield slot
-                        yield env.timeout(rng.lognormvariate(acq.mu, acq.sigma) / 1000.0)
-                if timed_out or rng.random() < acq.fault_rate:
+                        yield env.timeout(service_s)
+                if timed_out or hung or fault < acq.hang_rate + acq.error_rate:
                     acq.judged += 1
-                    continue  # technical error: cascade
+                    continue  # technical error or no answer: cascade
                 if issuer_declines:
                     break  # the card's own decline: no cascade, and not the acquirer's fault
                 acq.judged += 1
