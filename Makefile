@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install browser clean
+.PHONY: demo test lint bench install browser wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP)
+# wrk (Debian package): the reference load generator of the router and load-generator benchmarks.
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends wrk; }
+
+# All three benchmarks, one after the other (about eight minutes); each ends with a JSON line.
+bench: $(STAMP) wrk
 	$(BIN)/python benchmarks/bench_simulator.py
+	$(BIN)/python benchmarks/bench_router.py
+	$(BIN)/python benchmarks/bench_loadgen.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

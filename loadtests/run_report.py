@@ -21,6 +21,7 @@ from loadtests.locust_process import LocustRun
 from loadtests.plan import RunPlan
 from loadtests.reconcile import Reconciliation
 from loadtests.slo import EXIT_SLO_BREACHED, Observed, Verdict, effective_slo, evaluate
+from reports.metrics import defined
 from reports.results import RunSummary, write_run
 
 EXIT_RUN_FAILED = 1
@@ -200,13 +201,12 @@ def outcome_lines(outcome: LoadTestOutcome) -> list[str]:
     s = outcome.summary
     lines = [f"wrote {outcome.summary_path}"]
     generator = outcome.live.get("generator", {})
-    load = [f"achieved {s.achieved_rate or 0:.1f}/s"]
-    if s.offered_rate:
-        load = [
-            f"offered {s.offered_rate:.1f}/s",
-            f"{load[0]} ({(s.achieved_rate or 0) / s.offered_rate:.1%})",
-        ]
-    load.append(f"HTTP errors {s.http_error_rate or 0:.2%}")
+    achieved = s.achieved_rate if defined(s.achieved_rate) else 0.0
+    load = [f"achieved {achieved:.1f}/s"]
+    if defined(s.offered_rate) and s.offered_rate > 0:
+        load = [f"offered {s.offered_rate:.1f}/s", f"{load[0]} ({achieved / s.offered_rate:.1%})"]
+    errors = f"{s.http_error_rate:.2%}" if defined(s.http_error_rate) else "n/a"
+    load.append(f"HTTP errors {errors}")
     load += [
         f"{generator.get(k, 0)} {what}"
         for k, what in (("late_all", "late sends"), ("dropped_all", "dropped"))

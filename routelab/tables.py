@@ -4,31 +4,35 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from reports.metrics import defined
 from reports.results import RunSummary
 from reports.stats import paired_difference
 
+# A figure with nothing to compute it from is None in a summary read from disk and NaN
+# in one just simulated: both print as n/a.
+
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.2f}%"
+    return f"{100 * x:.2f}%" if defined(x) else "n/a"
 
 
 def _ci(lo: float | None, hi: float | None) -> str:
-    if lo is None or hi is None:
+    if not (defined(lo) and defined(hi)):
         return "n/a"
     return f"[{100 * lo:.2f}, {100 * hi:.2f}]"
 
 
 def _ms(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.0f}"
+    return f"{x:.0f}" if defined(x) else "n/a"
 
 
 def _num(x: float | None, fmt: str) -> str:
-    return "n/a" if x is None else format(x, fmt)
+    return format(x, fmt) if defined(x) else "n/a"
 
 
 def _rates(summary: RunSummary) -> list[float]:
     """Per-replication auth rates (replications with no payments are left out)."""
-    return [r.auth_rate for r in summary.per_replication if r.auth_rate is not None]
+    return [r.auth_rate for r in summary.per_replication if defined(r.auth_rate)]
 
 
 def paired_auth_difference(base: RunSummary, other: RunSummary) -> str:
@@ -85,7 +89,7 @@ def comparison_table(summaries: list[RunSummary]) -> Table:
     row(
         "cost per approved (major units)",
         [
-            _num(None if s.cost.per_approved is None else s.cost.per_approved / 100, ".3f")
+            _num(s.cost.per_approved / 100 if defined(s.cost.per_approved) else None, ".3f")
             for s in summaries
         ],
     )
@@ -97,5 +101,5 @@ def comparison_table(summaries: list[RunSummary]) -> Table:
         [f"{s.timeouts['timeouts']} ({s.timeouts['voided_late_approvals']})" for s in summaries],
     )
     if summaries[0].sim_payments_per_second is not None:
-        row("simulated payments/s", [f"{s.sim_payments_per_second or 0:,.0f}" for s in summaries])
+        row("simulated payments/s", [_num(s.sim_payments_per_second, ",.0f") for s in summaries])
     return table

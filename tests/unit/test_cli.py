@@ -296,3 +296,29 @@ def test_simulation_progress_shows_the_replication_and_its_share_done() -> None:
     sr_window = next(line for line in lines if line.startswith("sr_window"))
     assert "50%" in priority and "replication 3/5" in priority
     assert "100%" in sr_window and "replication 5/5" in sr_window
+
+
+def test_terminal_tables_print_undefined_figures_as_n_a() -> None:
+    """A just-simulated summary holds NaN where a figure has nothing to compute it from."""
+    import math
+
+    import yaml
+    from rich.console import Console
+
+    from routelab.tables import comparison_table
+    from scenarios.loader import BUNDLED_DIR, validate_scenario
+    from simulator import simulate
+
+    data = yaml.safe_load((BUNDLED_DIR / "baseline.yaml").read_text(encoding="utf-8"))
+    data["traffic"]["duration_s"] = 30.0
+    data["warmup_s"] = 0.0
+    for acquirer in data["acquirers"]:  # nothing is ever approved: no cost per approval
+        acquirer["approval"] = {"base": 0.0}
+    summary = simulate(validate_scenario(data, "<no approvals>"), replications=2).summary
+    assert summary.approved == 0 and math.isnan(summary.cost.bps or 0.0)
+    console = Console(width=200, record=True, force_terminal=False)
+    console.print(comparison_table([summary, summary]))
+    text = console.export_text()
+    assert "nan" not in text.lower()
+    cost_line = next(line for line in text.splitlines() if "cost bps" in line)
+    assert "n/a" in cost_line
