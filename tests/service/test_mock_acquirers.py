@@ -519,12 +519,17 @@ def test_capacity_queues_requests_fifo(scenario: Scenario) -> None:
 
         started = time.monotonic()
         tasks = [asyncio.create_task(pay(i)) for i in range(4)]
-        await asyncio.sleep(0.02)
-        counters = await admin(client, "GET", "/acquirers/acq_slow/counters")
+        # however slow the machine, all four arrive before the first is served (50 ms)
+        for _ in range(200):
+            counters = await admin(client, "GET", "/acquirers/acq_slow/counters")
+            if counters["in_flight"] + counters["queued"] == 4 or done_at:
+                break
+            await asyncio.sleep(0.001)
         assert (counters["in_flight"], counters["queued"]) == (1, 3)
         await asyncio.gather(*tasks)
-        # capacity 1 x 50 ms: completions about 50 ms apart, 200 ms in all
-        assert 0.19 <= max(done_at) < 0.45, done_at
+        # capacity 1 x 50 ms: completions at least about 50 ms apart, 200 ms in all (a
+        # slow machine only stretches these: no upper bound)
+        assert max(done_at) >= 0.19, done_at
         gaps = [b - a for a, b in zip(sorted(done_at), sorted(done_at)[1:], strict=False)]
         assert min(gaps) > 0.035, gaps
 
@@ -875,8 +880,9 @@ def test_socket_faults_on_a_real_server(scenario: Scenario) -> None:
         with client.stream("POST", "/acq_iso/iso/authorise", json=iso_body("s-slow")) as slow:
             headers_after = time.monotonic() - started
             content = slow.read()
-        assert headers_after < 0.3
-        assert time.monotonic() - started >= 0.5
+        total = time.monotonic() - started
+        assert total >= 0.5
+        assert total - headers_after >= 0.3  # the body trickled in well after the headers
         assert orjson.loads(content)["response_code"] == "00"
         client.delete("/admin/acquirers/acq_iso/faults", headers=AUTH)
         # the server survived all that, and booked what it processed (not the reset one)

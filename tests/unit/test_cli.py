@@ -246,6 +246,14 @@ def test_simulate_writes_a_complete_run_directory(tiny: Path, tmp_path: Path) ->
     assert len(rows) == 6  # 60 s in 10 s buckets
     assert {"t_start_s", "payments", "approved", "auth_rate"} <= set(rows[0])
     assert sum(int(r["payments"]) for r in rows) == summary["payments"]
+    # the time series and the summary count the same payments, approvals and attempts
+    assert sum(int(r["approved"]) for r in rows) == summary["approved"]
+    for r in rows:
+        if int(r["payments"]):
+            assert float(r["auth_rate"]) == pytest.approx(int(r["approved"]) / int(r["payments"]))
+    attempts = sum(int(r[f"attempts_{a}"]) for r in rows for a in ("acq_a", "acq_b"))
+    assert attempts == pytest.approx(summary["attempts_per_payment"] * summary["payments"], abs=0.5)
+    assert attempts > summary["payments"]  # declines cascade: some payments take two
 
     with (out / "latency_histogram.csv").open(newline="") as fh:
         bins = list(csv.DictReader(fh))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from scipy.stats import binomtest
 from validation_scenarios import SEED, SINGLE_SEGMENT_MIX, STRICT_LEVEL, no_timeout_retry
 
@@ -42,6 +43,16 @@ P_A, E_A = 0.90, 0.02
 P_B, E_B = 0.85, 0.01
 SHARE_05_A = 0.8  # of acq_a's own declines, the rest being 57 (hard: never cascaded)
 
+AMOUNT = SINGLE_SEGMENT_MIX["amount"]["value"]  # minor units, the same for every payment
+# fees in minor units: per attempt whatever the outcome, plus pct_bps and fixed if approved
+FEE_A = {"pct_bps": 100.0, "fixed": 10.0, "per_attempt": 2.0}
+FEE_B = {"pct_bps": 150.0, "fixed": 5.0, "per_attempt": 1.0}
+
+
+def _approved_fee(fee: dict[str, float]) -> float:
+    """What an approval adds to the per-attempt fee, on AMOUNT."""
+    return fee["pct_bps"] * AMOUNT / 10_000.0 + fee["fixed"]
+
 
 def _scenario(policy: dict[str, Any]) -> Scenario:
     return validate_scenario(
@@ -56,6 +67,7 @@ def _scenario(policy: dict[str, Any]) -> Scenario:
                     "technical_error_rate": E_A,
                     "approval": {"base": P_A},
                     "decline_codes": {"05": SHARE_05_A, "57": 1.0 - SHARE_05_A},
+                    "fees": {"default": FEE_A},
                 },
                 {
                     "name": "acq_b",
@@ -64,6 +76,7 @@ def _scenario(policy: dict[str, Any]) -> Scenario:
                     "technical_error_rate": E_B,
                     "approval": {"base": P_B},
                     "decline_codes": {"05": 1.0},
+                    "fees": {"default": FEE_B},
                 },
             ],
             "traffic": {
@@ -162,3 +175,21 @@ def test_priority_cascade_auth_rate_matches_analytical_value() -> None:
     assert summary.cascade["recovered"] == summary.approved - round(
         summary.first_attempt_auth_rate * summary.payments
     )
+
+    # cost: every payment pays acq_a's per-attempt fee, approvals at acq_a its approval
+    # fee, cascaded payments acq_b's per-attempt fee and approvals there acq_b's
+    cost_per_payment = (
+        FEE_A["per_attempt"]
+        + first * _approved_fee(FEE_A)
+        + cascaded * FEE_B["per_attempt"]
+        + recovered * _approved_fee(FEE_B)
+    )
+    per_payment = [r.cost_per_approved * r.auth_rate for r in reps]
+    cost_ci = t_interval(per_payment, STRICT_LEVEL)
+    assert cost_ci.contains(cost_per_payment), f"cost per payment {cost_ci} vs {cost_per_payment}"
+    assert cost_ci.half_width < 0.01 * cost_per_payment, f"CI too wide: {cost_ci}"
+    bps = t_interval([r.cost_bps for r in reps], STRICT_LEVEL)
+    expected_bps = cost_per_payment / (expected * AMOUNT) * 10_000.0
+    assert bps.contains(expected_bps), f"cost bps {bps} vs {expected_bps:.3f}"
+    assert summary.cost.total / summary.payments == pytest.approx(cost_ci.estimate, rel=0.01)
+    assert summary.cost.bps == pytest.approx(expected_bps, rel=0.01)
