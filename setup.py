@@ -21,6 +21,7 @@ COMPILED = [
     "simulator/tally.py",
     "simulator/model.py",
     "scenarios/streams.py",
+    "scenarios/fees.py",
     "reports/histogram.py",
 ]
 

@@ -30,11 +30,11 @@ import numpy as np
 from scipy.special import ndtri
 
 from scenarios.conditions import PaymentAttributes, SegmentKey
+from scenarios.fees import attempt_fee
 from scenarios.schema import (
     Acquirer,
     EmpiricalLatency,
     ExponentialLatency,
-    Fee,
     FixedLatency,
     Incident,
     IssuerDeclines,
@@ -135,7 +135,8 @@ class AcquirerBehaviour:
         self._decline_cdf = (np.cumsum(weights) / weights.sum()).tolist()
         self._incidents = list(acquirer.incidents)
         self._injected: list[Incident] = []
-        self._fees: dict[str, Fee] = {}
+        # per network: (pct_bps, fixed, per_attempt), read for every attempt
+        self._fees: dict[str, tuple[float, float, float]] = {}
         # plain copies of the scenario's numbers: read for every attempt
         self._error_rate = acquirer.technical_error_rate
         self._timeout_rate = acquirer.timeout_rate
@@ -238,10 +239,12 @@ class AcquirerBehaviour:
 
     def fee(self, payment: PaymentAttributes, approved: bool) -> float:
         """Fee in minor units for one attempt: per-attempt part, plus the rest if approved."""
-        fee = self._fees.get(payment.network)
-        if fee is None:
-            fee = self._fees[payment.network] = self.acquirer.fees.for_network(payment.network)
-        return fee.charge(payment.amount, approved)
+        rates = self._fees.get(payment.network)
+        if rates is None:
+            fee = self.acquirer.fees.for_network(payment.network)
+            rates = self._fees[payment.network] = (fee.pct_bps, fee.fixed, fee.per_attempt)
+        pct_bps, fixed, per_attempt = rates
+        return attempt_fee(pct_bps, fixed, per_attempt, payment.amount, approved)
 
 
 class IssuerModel:

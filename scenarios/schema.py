@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from scenarios.conditions import Condition, StrictModel, StrRange
+from scenarios.fees import attempt_fee
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Delta = Annotated[float, Field(ge=-1.0, le=1.0)]
@@ -125,9 +126,7 @@ class Fee(StrictModel):
 
     def charge(self, amount: int, approved: bool) -> float:
         """The fee in minor units for one attempt on ``amount`` (minor units)."""
-        if approved:
-            return self.per_attempt + self.pct_bps * amount / 10_000.0 + self.fixed
-        return self.per_attempt
+        return attempt_fee(self.pct_bps, self.fixed, self.per_attempt, amount, approved)
 
 
 class Fees(StrictModel):

@@ -10,18 +10,20 @@ has given up on it, as real ones do, so a timed-out attempt holds its slot to th
 from __future__ import annotations
 
 from collections import deque
-from heapq import heapreplace
+from heapq import heappop, heappush, heapreplace
 
 
 class CapacityQueue:
     """FIFO queue in front of ``capacity`` parallel slots."""
 
-    __slots__ = ("_slots", "_starts", "admitted", "capacity", "count_from", "total_wait_s")
+    __slots__ = ("_busy", "_starts", "admitted", "capacity", "count_from", "total_wait_s")
 
     def __init__(self, capacity: int, count_from: float = 0.0) -> None:
         self.capacity = capacity
         self.count_from = count_from  # waits are counted from here on (the end of warm-up)
-        self._slots = [0.0] * capacity  # min-heap: when each slot next becomes free
+        # min-heap: when each slot in use becomes free; a slot free by now is dropped
+        # (any free slot is as good as another), so the heap holds only slots in use
+        self._busy: list[float] = []
         # service start times in admission order: non-decreasing, because FIFO
         self._starts: deque[float] = deque()
         self.admitted = 0
@@ -32,12 +34,16 @@ class CapacityQueue:
 
         Calls must come in non-decreasing ``now`` order (the simulation clock).
         """
-        free_at = self._slots[0]
-        start = free_at if free_at > now else now
-        finish = start + service_s
-        heapreplace(self._slots, finish)
-        if start > now:  # it waits: remember until when, to count the queue on demand
-            starts = self._starts
+        busy = self._busy
+        while busy and busy[0] <= now:
+            heappop(busy)
+        if len(busy) < self.capacity:
+            start = now  # a slot is free
+            heappush(busy, now + service_s)
+        else:  # every slot in use: wait for the one that frees up first
+            start = busy[0]
+            heapreplace(busy, start + service_s)
+            starts = self._starts  # remember until when it waits, to count the queue
             while starts and starts[0] <= now:
                 starts.popleft()
             starts.append(start)
@@ -48,7 +54,7 @@ class CapacityQueue:
 
     def in_system(self, now: float) -> int:
         """Requests queued or in service at ``now`` (O(capacity): for probes, not hot paths)."""
-        busy = sum(1 for free_at in self._slots if free_at > now)
+        busy = sum(1 for free_at in self._busy if free_at > now)
         return busy + self.queued(now)
 
     def queued(self, now: float) -> int:

@@ -240,10 +240,7 @@ class Replication:
         approved = not timed_out and outcome.code == APPROVED
         if self._learns:
             if self.event_per_step:
-                decision, latency_ms = flight.decision, answer_in * 1000.0
-                self._at(answer_at).callbacks.append(
-                    lambda _: engine.record(decision, acquirer, info, latency_ms, answer_at)
-                )
+                self._record_at(answer_at, flight.decision, acquirer, info, answer_in * 1000.0)
             else:
                 self._seq += 1
                 heappush(
@@ -266,12 +263,32 @@ class Replication:
             self._finish(flight, approved, code, info, answer_at)
         elif timed_out:
             # unknown outcome: void (and confirm) before trying elsewhere
-            voided_at = answer_at + behaviour.median_ms / 1000.0
-            self._at(voided_at).callbacks.append(
-                lambda _: self._cascade_after_void(flight, nxt, code, info, voided_at)
+            self._void_then_cascade(
+                flight, nxt, code, info, answer_at + behaviour.median_ms / 1000.0
             )
         else:
-            self._at(answer_at).callbacks.append(lambda _: self._send(flight, nxt, answer_at))
+            self._cascade_at(flight, nxt, answer_at)
+
+    # The callbacks are made in methods of their own: a function that makes a closure
+    # allocates its environment on every call, and ``_send`` runs for every attempt.
+
+    def _cascade_at(self, flight: Flight, acquirer: str, t: float) -> None:
+        self._at(t).callbacks.append(lambda _: self._send(flight, acquirer, t))
+
+    def _void_then_cascade(
+        self, flight: Flight, acquirer: str, code: str, info: CodeInfo, voided_at: float
+    ) -> None:
+        self._at(voided_at).callbacks.append(
+            lambda _: self._cascade_after_void(flight, acquirer, code, info, voided_at)
+        )
+
+    def _record_at(
+        self, t: float, decision: Decision, acquirer: str, info: CodeInfo, latency_ms: float
+    ) -> None:
+        engine = self.engine
+        self._at(t).callbacks.append(
+            lambda _: engine.record(decision, acquirer, info, latency_ms, t)
+        )
 
     def _at(self, t: float) -> Timeout:
         """A SimPy event at scenario time ``t``.
@@ -284,10 +301,10 @@ class Replication:
     def _apply_feedback(self, now: float) -> None:
         """Give the engine every answer that has arrived by ``now``, in arrival order."""
         feedback = self._feedback
-        record = self.engine.record
+        engine = self.engine
         while feedback and feedback[0][0] <= now:
             answer_at, _, decision, acquirer, info, latency_ms = heappop(feedback)
-            record(decision, acquirer, info, latency_ms, answer_at)
+            engine.record(decision, acquirer, info, latency_ms, answer_at)
 
     def _cascade_after_void(
         self, flight: Flight, acquirer: str, code: str, info: CodeInfo, now: float

@@ -41,9 +41,6 @@ class RoutingEngine:
         self._rules = RuleBook(policy)
         self._strategy = make_strategy(policy, UniformStream(rng))
         self._retry = policy.retry
-        self._select = self._rules.select  # bound once: decide() runs per payment
-        self._order = self._strategy.order
-        self._record = self._strategy.record
         config = policy.strategy
         self._slow_ms = (
             config.latency_threshold_ms if isinstance(config, SrWindowStrategy) else None
@@ -51,7 +48,7 @@ class RoutingEngine:
 
     def decide(self, payment: PaymentAttributes, now: float) -> Decision:
         """Candidate acquirers for ``payment`` in attempt order (``now`` in seconds)."""
-        return self._order(payment, self._select(payment))
+        return self._strategy.order(payment, self._rules.select(payment))
 
     def record(
         self, decision: Decision, acquirer: str, info: CodeInfo, latency_ms: float, now: float
@@ -64,9 +61,9 @@ class RoutingEngine:
         """
         if info.outcome is APPROVED:
             slow = self._slow_ms
-            self._record(decision.segment, acquirer, slow is None or latency_ms <= slow)
+            self._strategy.record(decision.segment, acquirer, slow is None or latency_ms <= slow)
         elif info.acquirer_side:
-            self._record(decision.segment, acquirer, False)
+            self._strategy.record(decision.segment, acquirer, False)
 
     def next_acquirer(
         self, decision: Decision, attempts_made: int, info: CodeInfo, elapsed_ms: float

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from operator import attrgetter
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,21 +34,27 @@ class Ordering(NamedTuple):
     explored: bool
 
 
-class Strategy(Protocol):
-    learns: bool  # False when record() is a no-op: callers may skip feedback entirely
+class Strategy:
+    """What every strategy does. A base class rather than a protocol: compiled, the
+    engine's calls to it dispatch natively (see setup.py)."""
 
-    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering: ...
-    def record(self, segment: Segment, acquirer: str, success: bool) -> None: ...
-    def scores(self) -> dict[str, dict[str, float]]: ...
+    learns = False  # False when record() is a no-op: callers may skip feedback entirely
+
+    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
+        raise NotImplementedError
+
+    def record(self, segment: Segment, acquirer: str, success: bool) -> None:
+        return None
+
+    def scores(self) -> dict[str, dict[str, float]]:
+        return {}
 
 
 _NO_SEGMENT: Segment = ()
 
 
-class Priority:
+class Priority(Strategy):
     """Candidates in the rule's order."""
-
-    learns = False
 
     def __init__(self) -> None:
         self._orderings: dict[Candidates, Ordering] = {}
@@ -62,17 +68,9 @@ class Priority:
             )
         return found
 
-    def record(self, segment: Segment, acquirer: str, success: bool) -> None:
-        return None
 
-    def scores(self) -> dict[str, dict[str, float]]:
-        return {}
-
-
-class Weighted:
+class Weighted(Strategy):
     """Volume split: the first attempt goes to a candidate drawn by weight."""
-
-    learns = False
 
     def __init__(self, uniforms: UniformStream) -> None:
         self._uniforms = uniforms
@@ -91,12 +89,6 @@ class Weighted:
         chosen = acquirers[pick]
         order = (chosen, *(a for a in acquirers if a != chosen))
         return Ordering(candidates.rule, order, _NO_SEGMENT, chosen, False)
-
-    def record(self, segment: Segment, acquirer: str, success: bool) -> None:
-        return None
-
-    def scores(self) -> dict[str, dict[str, float]]:
-        return {}
 
 
 def _rank(acquirers: tuple[str, ...], scores: list[float]) -> tuple[str, ...]:
@@ -150,7 +142,7 @@ class SuccessWindow:
         self.pos = 0
 
 
-class SrWindow:
+class SrWindow(Strategy):
     """Sliding-window success-rate routing with exploration (see SrWindowStrategy)."""
 
     learns = True
