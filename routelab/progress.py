@@ -20,12 +20,11 @@ from rich.progress import (
 class SimulationProgress:
     """One bar per policy; each advances over replications × simulated time."""
 
-    def __init__(self, progress: Progress, policies: list[str], replications: int) -> None:
+    def __init__(self, progress: Progress, replications: dict[str, int]) -> None:
         self._progress = progress
-        self._replications = replications
         self._tasks: dict[str, TaskID] = {
-            name: progress.add_task(name, total=replications * 100, replication=0)
-            for name in policies
+            name: progress.add_task(name, total=reps * 100, replication=0, replications=reps)
+            for name, reps in replications.items()
         }
 
     def callback(self, policy: str) -> Callable[[int, float], None]:
@@ -40,15 +39,22 @@ class SimulationProgress:
 
 @contextmanager
 def simulation_progress(
-    console: Console, policies: list[str], replications: int, disable: bool = False
+    console: Console,
+    policies: list[str],
+    replications: int | dict[str, int],
+    disable: bool = False,
 ) -> Iterator[SimulationProgress]:
+    """Bars for ``policies``; ``replications`` is one count for all, or one per policy."""
+    counts = (
+        replications if isinstance(replications, dict) else dict.fromkeys(policies, replications)
+    )
     columns = (
         TextColumn("[bold]{task.description:<14}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn(f"replication {{task.fields[replication]}}/{replications}"),
+        TextColumn("replication {task.fields[replication]}/{task.fields[replications]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, disable=disable, transient=False) as progress:
-        yield SimulationProgress(progress, policies, replications)
+        yield SimulationProgress(progress, {name: counts[name] for name in policies})

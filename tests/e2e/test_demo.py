@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from reports.results import read_summary
-from routelab.demo import POLICIES, run_demo
+from routelab.demo import FIDELITY_REPLICATIONS, POLICIES, run_demo
 
 
 @pytest.mark.e2e
@@ -25,3 +25,6 @@ def test_demo_writes_the_comparison_with_a_fidelity_section(tmp_path: Path) -> N
     assert live.reconciliation["missing"] == 0 and live.reconciliation["duplicated"] == 0
     simulated = read_summary(result.run_dirs[-2])
     assert simulated.scenario == live.scenario == "acquirer_outage_12s"
+    # the live run is judged by one more run's spread: the short scenario gets many runs
+    assert simulated.replications == FIDELITY_REPLICATIONS
+    assert all(r.acquirer_share for r in simulated.per_replication)
