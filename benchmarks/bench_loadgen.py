@@ -51,7 +51,8 @@ from loadtests.live_tally import LiveTally
 from loadtests.locust_process import locust_command, run_locust
 from loadtests.options import HarnessOptions
 from loadtests.plan import RunPlan
-from router.stack import LOOPBACK, free_port
+from router.stack import free_port
+from runtime.serving import LOOPBACK
 from scenarios.loader import BUNDLED_DIR, load_scenario
 
 EXIT_NO_WRK = 2
@@ -118,20 +119,9 @@ async def trivial_payments(scope: dict[str, Any], receive: Any, send: Any) -> No
 def serve(port: int) -> None:
     import uvicorn
 
-    uvicorn.Server(
-        uvicorn.Config(
-            trivial_payments,
-            host=LOOPBACK,
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
-            backlog=4096,
-            timeout_keep_alive=30,
-        )
-    ).run()
+    from runtime.serving import server_config
+
+    uvicorn.Server(server_config(trivial_payments, LOOPBACK, port)).run()
 
 
 def start_endpoint() -> tuple[subprocess.Popen[bytes], str]:

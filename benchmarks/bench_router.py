@@ -55,7 +55,8 @@ from _common import (
     wrk_executable,
 )
 
-from router.stack import TOKEN_ENV, Service, Stack, free_port, start_stack, wait_healthy
+from router.stack import Service, Stack, free_port, start_stack, wait_healthy
+from runtime.serving import TOKEN_ENV
 
 HERE = Path(__file__).resolve().parent
 SCENARIO_PATH = HERE / "bench_router_scenario.yaml"

@@ -29,6 +29,8 @@ import aiohttp
 import orjson
 import uvicorn
 
+from runtime.serving import server_config
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -221,20 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.mode == "relay"
         else trivial_handler
     )
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        backlog=4096,
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=2,
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(app, args.host, args.port, graceful_shutdown_s=2)).run()
     return 0
 
 

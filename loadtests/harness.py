@@ -25,15 +25,15 @@ from locust.runners import MasterRunner, Runner, WorkerRunner
 
 from loadtests.admin_client import AcquirerAdmin
 from loadtests.live_summary import rate_figures
-from loadtests.live_tally import LiveTally, fee_schedule
+from loadtests.live_tally import GENERATOR_COUNTS, LiveTally, fee_schedule
 from loadtests.options import HarnessOptions
 from loadtests.plan import RunPlan
 from loadtests.slo import EXIT_SLO_BREACHED, Observed, SloError, effective_slo, evaluate
+from runtime.serving import TOKEN_ENV
 from scenarios.loader import load_scenario
 
 log = logging.getLogger("routelab.loadtest")
 REPORT_KEY = "routelab"
-TOKEN_ENV = "ROUTELAB_ADMIN_TOKEN"  # the same variable the stack passes its token in
 PROGRESS_EVERY_S = 1.0
 
 
@@ -188,12 +188,7 @@ class Harness:
             **{
                 k: c[k]
                 for k in (
-                    "scheduled_all",
-                    "sent_all",
-                    "answered_all",
-                    "errors_all",
-                    "dropped_all",
-                    "late_all",
+                    *GENERATOR_COUNTS,
                     "approved",
                     "payments",
                     "streams_started",

@@ -28,15 +28,18 @@ SERIES = ("scheduled", "payments", "approved", "latency_sum_ms", "http_errors", 
 _SCHEDULED, _PAYMENTS, _APPROVED, _LATENCY, _ERRORS, _DROPPED = range(len(SERIES))
 VOIDED = frozenset({"voided", "late_voided"})  # an approval the router had to reverse
 
-# scalar counters: summed on merge
-COUNTS = (
-    # whole run: the generator's health
+# whole run: the generator's health (progress and the run's summary report these)
+GENERATOR_COUNTS = (
     "scheduled_all",
     "sent_all",
-    "dropped_all",
-    "late_all",
     "answered_all",
     "errors_all",
+    "dropped_all",
+    "late_all",
+)
+# scalar counters: summed on merge
+COUNTS = (
+    *GENERATOR_COUNTS,
     "streams_started",
     "streams_finished",
     # after warm-up: the figures

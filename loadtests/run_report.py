@@ -16,7 +16,7 @@ import orjson
 
 from loadtests.admin_client import MetricsSnapshot
 from loadtests.live_summary import build_summary, timeseries
-from loadtests.live_tally import LiveTally
+from loadtests.live_tally import GENERATOR_COUNTS, LiveTally
 from loadtests.locust_process import LocustRun
 from loadtests.plan import RunPlan
 from loadtests.reconcile import Reconciliation
@@ -117,17 +117,7 @@ def conclude(
         },
         "expected_payments": results["expected_payments"],
         "generator": {
-            **{
-                k: c[k]
-                for k in (
-                    "scheduled_all",
-                    "sent_all",
-                    "answered_all",
-                    "errors_all",
-                    "late_all",
-                    "dropped_all",
-                )
-            },
+            **{k: c[k] for k in GENERATOR_COUNTS},
             "late_ms": plan.options.late_ms,
             "max_lateness_ms": round(tally.maxima["max_lateness_ms"], 3),
             "lateness_p99_ms": _p99(tally, "lateness"),

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from scenarios.sampler import Payment
+from scenarios.sampler import Payment, card_payment
 
 APPROVED = "00"
 MAX_KEY_LENGTH = 64
@@ -215,14 +215,14 @@ def parse_iso_authorise(body: bytes) -> AuthorisationRequest:
         return AuthorisationRequest(
             rrn,
             reference,
-            Payment(
+            card_payment(
                 amount,
                 currency,
                 network,
                 card_type,
                 issuer_country,
                 bin_,
-                issuer_country != merchant_country,
+                merchant_country,
             ),
             last4,
         )
@@ -246,14 +246,14 @@ def _parse_iso_checked(data: dict[str, Any]) -> AuthorisationRequest:
         raise RequestError(
             "merchant_reference must be a string of at most 128 characters", "merchant_reference"
         )
-    payment = Payment(
+    payment = card_payment(
         amount,
         currency,
         network,
         card_type,
         issuer_country,
         bin_,
-        issuer_country != merchant_country,
+        merchant_country,
     )
     return AuthorisationRequest(rrn, reference, payment, last4)
 
@@ -339,14 +339,14 @@ def parse_psp_payment(body: bytes, idempotency_key: str | None) -> Authorisation
             return AuthorisationRequest(
                 idempotency_key,
                 reference,
-                Payment(
+                card_payment(
                     value,
                     currency,
                     network,
                     card_type,
                     issuer_country,
                     bin_,
-                    issuer_country != merchant_country,
+                    merchant_country,
                 ),
                 last4,
             )
@@ -365,14 +365,14 @@ def _parse_psp_checked(data: dict[str, Any], idempotency_key: str) -> Authorisat
     card_type = _text(method, "fundingSource", "paymentMethod.fundingSource", 32)
     issuer_country = _letters(method, "issuerCountry", "paymentMethod.issuerCountry", 2)
     merchant_country = _letters(data, "merchantCountry", "merchantCountry", 2)
-    payment = Payment(
+    payment = card_payment(
         amount,
         currency,
         network,
         card_type,
         issuer_country,
         bin_,
-        issuer_country != merchant_country,
+        merchant_country,
     )
     return AuthorisationRequest(idempotency_key, reference, payment, last4)
 

@@ -21,36 +21,15 @@ from types import TracebackType
 import uvicorn
 
 from mock_acquirers.app import MockAcquirerService, create_app
+from runtime.serving import LOOPBACK, TOKEN_ENV, add_service_arguments, server_config
 from scenarios.loader import ScenarioError, load_scenario
 
 DEFAULT_PORT = 8100
-TOKEN_ENV = "ROUTELAB_ADMIN_TOKEN"
-
-
-def server_config(
-    app: MockAcquirerService, host: str, port: int, log_level: str = "warning"
-) -> uvicorn.Config:
-    """Uvicorn settings for the mocks: the fast loop and parser, no access log (it would
-    cost more than the mock's own work per request), a deep accept backlog for bursts."""
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=log_level,
-        backlog=4096,
-        timeout_keep_alive=30,
-        # hung attempts answer only after hang_ms: do not wait for them
-        timeout_graceful_shutdown=2,
-    )
 
 
 def run_mock_acquirers(
     scenario_path: str | Path,
-    host: str = "127.0.0.1",
+    host: str = LOOPBACK,
     port: int = DEFAULT_PORT,
     *,
     admin_token: str | None = None,
@@ -69,7 +48,8 @@ def run_mock_acquirers(
         f"mock acquirers for scenario {scenario.name!r} on http://{host}:{port}: {names}",
         file=sys.stderr,
     )
-    uvicorn.Server(server_config(app, host, port)).run()
+    # hung attempts answer only after hang_ms: shutdown does not wait for them
+    uvicorn.Server(server_config(app, host, port, graceful_shutdown_s=2)).run()
 
 
 class BackgroundServer:
@@ -81,13 +61,15 @@ class BackgroundServer:
     def __init__(
         self,
         app: MockAcquirerService,
-        host: str = "127.0.0.1",
+        host: str = LOOPBACK,
         port: int = 0,
         start_timeout_s: float = 10.0,
     ) -> None:
         self.app = app
         self.host = host
-        self._server = uvicorn.Server(server_config(app, host, port, log_level="error"))
+        self._server = uvicorn.Server(
+            server_config(app, host, port, graceful_shutdown_s=2, log_level="error")
+        )
         self._thread = threading.Thread(target=self._server.run, name="mock-acquirers", daemon=True)
         self._start_timeout_s = start_timeout_s
         self.port = port
@@ -129,18 +111,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m mock_acquirers",
         description="Serve a scenario's acquirers as mock HTTP APIs (iso8583 / psp dialects).",
     )
-    parser.add_argument(
-        "--scenario",
-        required=True,
-        help="scenario file, or the name of a bundled scenario (baseline)",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})"
-    )
-    parser.add_argument(
-        "--admin-token", default=None, help=f"bearer token for /admin (default: ${TOKEN_ENV})"
-    )
+    add_service_arguments(parser, DEFAULT_PORT)
     parser.add_argument(
         "--time-scale",
         type=float,

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
+from scenarios.sampler import is_cross_border
+
 MAX_AMOUNT = 10**12  # minor units; far above any card authorisation
 MAX_KEY_LENGTH = 255
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -105,7 +107,7 @@ class CardPayment:
             card.issuer_country,
             card.bin,
             card.last4,
-            card.issuer_country != merchant_country,
+            is_cross_border(card.issuer_country, merchant_country),
             merchant_country,
             request.merchant_reference or payment_id,
         )

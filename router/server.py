@@ -19,7 +19,7 @@ import uvicorn
 
 from router.app import RouterSettings, create_app
 from router.logs import configure_logging
-from router.stack import TOKEN_ENV
+from runtime.serving import TOKEN_ENV, add_service_arguments, server_config
 from scenarios.loader import ScenarioError, load_scenario
 from scenarios.schema import Scenario
 
@@ -42,19 +42,10 @@ def run_router(
     app = create_app(scenario, admin_token, settings=settings)
     # payments in flight may need a whole budget, plus a void, to finish cleanly
     budget_s = scenario.policy(settings.policy).retry.budget_ms / 1000.0
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        proxy_headers=False,  # bound to loopback, no proxy in front: skip the header work
-        log_config=None,
-        backlog=4096,
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=int(budget_s + 2 * settings.void_timeout_s + 5),
+    graceful_s = int(budget_s + 2 * settings.void_timeout_s + 5)
+    # logging is configured above (JSON lines): uvicorn leaves it alone
+    config = server_config(
+        app, host, port, graceful_shutdown_s=graceful_s, log_level=None, log_config=None
     )
     uvicorn.Server(config).run()
 
@@ -64,22 +55,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m router",
         description="Route card payments to acquirers with a scenario's routing policy.",
     )
-    parser.add_argument(
-        "--scenario",
-        required=True,
-        help="scenario file, or the name of a bundled scenario (baseline)",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})"
-    )
+    add_service_arguments(parser, DEFAULT_PORT)
     parser.add_argument(
         "--acquirers-url",
         default=DEFAULT_ACQUIRERS_URL,
         help=f"base URL of the acquirer APIs (default {DEFAULT_ACQUIRERS_URL})",
-    )
-    parser.add_argument(
-        "--admin-token", default=None, help=f"bearer token for /admin (default: ${TOKEN_ENV})"
     )
     parser.add_argument(
         "--policy",
@@ -104,7 +84,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=1_000_000,
         help="payments kept for look-ups, idempotency and reconciliation "
-        "(about 1.4 KB each; the oldest go first)",
+        "(about 1.6 KB each; the oldest go first)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]

@@ -27,10 +27,7 @@ from types import TracebackType
 from typing import IO
 
 from runtime.parent import PARENT_ENV
-
-LOOPBACK = "127.0.0.1"
-# the admin token travels in the environment: command lines are visible to `ps`
-TOKEN_ENV = "ROUTELAB_ADMIN_TOKEN"
+from runtime.serving import LOOPBACK, TOKEN_ENV
 
 
 class StackError(RuntimeError):

@@ -47,6 +47,28 @@ class Payment(NamedTuple):
 _new_payment = partial(tuple.__new__, Payment)
 
 
+def is_cross_border(issuer_country: str, merchant_country: str) -> bool:
+    """Whether a card is cross-border for a merchant: routelab's one definition of it.
+
+    The sampler, the mock acquirers and the router all decide it here.
+    """
+    return issuer_country != merchant_country
+
+
+def card_payment(
+    amount: int,
+    currency: str,
+    network: str,
+    card_type: str,
+    issuer_country: str,
+    bin_: str,
+    merchant_country: str,
+) -> Payment:
+    """A :class:`Payment` from a card's fields and the merchant's country."""
+    cross_border = is_cross_border(issuer_country, merchant_country)
+    return Payment(amount, currency, network, card_type, issuer_country, bin_, cross_border)
+
+
 # --- arrivals --------------------------------------------------------------------------
 
 
@@ -136,7 +158,6 @@ class PaymentSampler:
     def __init__(self, traffic: Traffic, merchant_country: str, rng: np.random.Generator) -> None:
         mix = traffic.mix
         self._rng = rng
-        self._merchant_country = merchant_country
         self._networks, self._network_cdf = _categorical(mix.networks)
         self._types, self._type_cdf = _categorical(mix.card_types)
         self._countries, self._country_cdf = _categorical(mix.issuer_countries)
@@ -145,6 +166,9 @@ class PaymentSampler:
         self._network_names = np.array(self._networks, dtype=object)
         self._type_names = np.array(self._types, dtype=object)
         self._country_names = np.array(self._countries, dtype=object)
+        self._country_cross_border = np.array(
+            [is_cross_border(c, merchant_country) for c in self._countries], dtype=bool
+        )
         self._currency_names = np.array(self._currencies, dtype=object)
         self._bins: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
         for network in self._networks:
@@ -165,15 +189,14 @@ class PaymentSampler:
         cur = np.searchsorted(self._currency_cdf, u[:, 3], side="right")
         amounts = self._draw_amounts(u[:, 5])
         bins = self._draw_bins(net, u[:, 4])
-        countries = self._country_names[ctry]
         columns = zip(
             amounts.tolist(),
             self._currency_names[cur].tolist(),
             self._network_names[net].tolist(),
             self._type_names[typ].tolist(),
-            countries.tolist(),
+            self._country_names[ctry].tolist(),
             bins,
-            (countries != self._merchant_country).tolist(),
+            self._country_cross_border[ctry].tolist(),
             strict=True,
         )
         # tuple.__new__ builds the named tuples in C: a third of the cost of Payment(...)
