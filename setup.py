@@ -11,18 +11,18 @@ from setuptools import setup
 # The per-payment path of the simulator and the shared pure cores it calls. These
 # modules are plain typed Python; mypyc turns them into C extensions ~1.6x faster.
 COMPILED = [
-    "router/engine/taxonomy.py",
+    "scenarios/taxonomy.py",
     "router/engine/rules.py",
     "router/engine/retry.py",
     "router/engine/strategies.py",
     "router/engine/engine.py",
     "mock_acquirers/behaviour.py",
     "simulator/capacity.py",
-    "simulator/tally.py",
+    "results/tally.py",
     "simulator/model.py",
     "scenarios/streams.py",
     "scenarios/fees.py",
-    "reports/histogram.py",
+    "results/histogram.py",
 ]
 
 ext_modules = []

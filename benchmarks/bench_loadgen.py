@@ -51,8 +51,8 @@ from loadtests.live_tally import LiveTally
 from loadtests.locust_process import locust_command, run_locust
 from loadtests.options import HarnessOptions
 from loadtests.plan import RunPlan
-from router.stack import free_port
 from runtime.serving import LOOPBACK
+from runtime.stack import free_port
 from scenarios.loader import BUNDLED_DIR, load_scenario
 
 EXIT_NO_WRK = 2

@@ -55,8 +55,8 @@ from _common import (
     wrk_executable,
 )
 
-from router.stack import Service, Stack, free_port, start_stack, wait_healthy
 from runtime.serving import TOKEN_ENV
+from runtime.stack import Service, Stack, free_port, start_stack, wait_healthy
 
 HERE = Path(__file__).resolve().parent
 SCENARIO_PATH = HERE / "bench_router_scenario.yaml"

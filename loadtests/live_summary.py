@@ -16,14 +16,14 @@ from typing import Any
 
 from loadtests.live_tally import SERIES, LiveTally
 from loadtests.plan import RunPlan
-from reports.results import (
+from results.contract import (
     Cost,
     IncidentWindow,
     LatencySummary,
     ReplicationFigures,
     RunSummary,
 )
-from reports.stats import wilson_interval
+from results.stats import wilson_interval
 
 
 def _ratio(num: float, den: float) -> float:

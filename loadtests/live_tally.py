@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loadtests.payer import PaymentAnswer
-from reports.results import LatencyHistogram
+from results.contract import LatencyHistogram
 from scenarios.sampler import Payment
 from scenarios.schema import Fee, Scenario
 

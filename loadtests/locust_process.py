@@ -26,8 +26,8 @@ import psutil
 
 from loadtests.options import HarnessOptions
 from loadtests.run_progress import read_snapshot
-from router.stack import free_port
 from runtime.serving import LOOPBACK
+from runtime.stack import free_port
 
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
 

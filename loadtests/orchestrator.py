@@ -46,8 +46,8 @@ from loadtests.run_report import (
     outcome_lines,
 )
 from loadtests.slo import SloError, effective_slo
-from router.stack import Stack, StackError, start_stack
 from runtime.serving import TOKEN_ENV
+from runtime.stack import Stack, StackError, start_stack
 from scenarios.loader import ScenarioError, load_scenario
 
 __all__ = [

@@ -21,8 +21,8 @@ from loadtests.locust_process import LocustRun
 from loadtests.plan import RunPlan
 from loadtests.reconcile import Reconciliation
 from loadtests.slo import EXIT_SLO_BREACHED, Observed, Verdict, effective_slo, evaluate
-from reports.metrics import defined
-from reports.results import RunSummary, write_run
+from results.contract import RunSummary, write_run
+from results.stats import defined
 
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2

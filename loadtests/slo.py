@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from reports.results import RunSummary
+from results.contract import RunSummary
 from scenarios.schema import Slo
 
 EXIT_SLO_BREACHED = 3

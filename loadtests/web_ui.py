@@ -38,7 +38,7 @@ from loadtests.live_summary import build_summary
 from loadtests.live_tally import LiveTally
 from loadtests.plan import RunPlan
 from loadtests.slo import Observed, SloError, effective_slo, evaluate
-from router.engine.taxonomy import classify
+from scenarios.taxonomy import classify
 
 if TYPE_CHECKING:  # Locust (and its gevent monkey-patching) only where a web UI runs
     from flask import Response

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from mock_acquirers.behaviour import (
-    APPROVED,
     AcquirerBehaviour,
     AttemptOutcome,
     IssuerModel,
@@ -28,6 +27,7 @@ from mock_acquirers.faults import FaultPlan
 from mock_acquirers.state import Attempt, AttemptStore, CapacitySlots, Counters, LedgerEntry
 from scenarios.schema import Acquirer
 from scenarios.streams import UniformStream
+from scenarios.taxonomy import APPROVED
 
 # Encodes an answer in the acquirer's dialect: (request, code, acquirer reference, stan,
 # auth code) -> body.

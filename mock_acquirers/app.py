@@ -95,7 +95,7 @@ class MockAcquirerService:
         self.admin = AdminApi(self, admin_token)
         self.run_start = clock()
         self.heap = FrozenHeap()  # attempts and ledgers grow with the run: short GC pauses
-        self.parent = ParentWatch()  # started by router.stack: stop if the stack's owner dies
+        self.parent = ParentWatch()  # started by runtime.stack: stop if the stack's owner dies
 
     def _streams(self) -> RunStreams:
         return RunStreams.spawn(np.random.SeedSequence(self.seed), len(self.scenario.acquirers))

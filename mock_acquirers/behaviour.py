@@ -42,8 +42,8 @@ from scenarios.schema import (
     LognormalLatency,
     UniformLatency,
 )
+from scenarios.taxonomy import APPROVED
 
-APPROVED = "00"
 _EPS = 1e-12
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from scenarios.sampler import Payment, card_payment
+from scenarios.taxonomy import APPROVED
 
-APPROVED = "00"
 MAX_KEY_LENGTH = 64
 # currency | BIN | last four | issuer country | merchant country, checked in one match
 _CARD_SHAPE = re.compile(r"[A-Z]{3}\|[0-9]{6,8}\|[0-9]{4}\|[A-Z]{2}\|[A-Z]{2}")

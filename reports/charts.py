@@ -31,7 +31,7 @@ from reports.figures import (
 )
 from reports.metrics import CLASS_LABELS, first_attempt_approved
 from reports.rundata import ATTEMPTS_PREFIX, Run
-from reports.stats import t_interval
+from results.stats import t_interval
 
 MIN_RATE_SPAN = 0.04  # keep a few pp of y range so bucket noise does not look like a crash
 MIN_BUCKET_PAYMENTS = 60  # fewer per point and a time series shows sampling noise

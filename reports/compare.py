@@ -28,14 +28,14 @@ from reports.metrics import (
     LATENCY_P95,
     Metric,
     count,
-    defined,
     format_range,
     incident_text,
     pct,
 )
-from reports.results import RunSummary
 from reports.rundata import Run, load_runs, run_labels
 from reports.verdict import comparison_sentence
+from results.contract import RunSummary
+from results.stats import defined
 
 # Differences shown in the comparison table (the others are in the figures table).
 DIFFERENCE_METRICS: list[Metric] = [

@@ -2,7 +2,7 @@
 
 - **paired**: two simulator runs of the same scenario, seed and replication count saw the
   same payments and issuer answers (common random numbers), so replication ``r`` of one
-  is compared with replication ``r`` of the other (``reports.stats.paired_difference``);
+  is compared with replication ``r`` of the other (``results.stats.paired_difference``);
 - **welch**: both runs have several replications but are not paired (another seed or
   scenario): Welch's t over the per-replication figures;
 - **two-proportion**: a run with a single replication (a live load test) offers no
@@ -19,16 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from reports.metrics import (
-    AUTH_RATE,
-    FIRST_ATTEMPT,
-    HEADLINE,
-    Metric,
-    defined,
-    first_attempt_approved,
-)
-from reports.results import RunSummary
-from reports.stats import Interval, paired_difference, welch_difference, wilson_interval
+from reports.metrics import AUTH_RATE, FIRST_ATTEMPT, HEADLINE, Metric, first_attempt_approved
+from results.contract import RunSummary
+from results.stats import Interval, defined, paired_difference, welch_difference, wilson_interval
 
 Method = Literal["paired", "welch", "two-proportion", "none"]
 

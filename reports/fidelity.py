@@ -29,14 +29,13 @@ from reports.metrics import (
     Kind,
     Metric,
     bps,
-    defined,
     first_attempt_approved,
     ms,
     pct,
     pp,
 )
-from reports.results import RunSummary
-from reports.stats import prediction_interval, t_interval, wilson_interval
+from results.contract import RunSummary
+from results.stats import defined, prediction_interval, t_interval, wilson_interval
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from reports.metrics import (
     LATENCY_P95,
     NA,
     count,
-    defined,
     incident_text,
     ms,
     pct,
 )
 from reports.rundata import Run, load_run
 from reports.verdict import run_sentences
+from results.stats import defined
 
 TEMPLATES = Path(__file__).with_name("templates")
 REPORT_FILE = "report.html"
@@ -63,7 +63,7 @@ def render(template: str, **context: Any) -> str:
 
 def decline_meanings() -> dict[str, tuple[str, str]]:
     """Code -> (plain meaning, decline class), from the router's one decline taxonomy."""
-    from router.engine.taxonomy import CODES
+    from scenarios.taxonomy import CODES
 
     return {code: (info.meaning, info.outcome.value) for code, info in CODES.items()}
 

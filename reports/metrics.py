@@ -7,21 +7,16 @@ may be ``None`` (undefined: no payments, no approvals): they render as "n/a".
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeGuard
+from typing import Literal
 
-from reports.results import ReplicationFigures, RunSummary
+from results.contract import ReplicationFigures, RunSummary
+from results.stats import defined
 
 NA = "n/a"
 NBSP = "\u00a0"  # keeps a number and its unit on one line
 MINOR_PER_MAJOR = 100.0  # scenario amounts and fixed fees are in minor units (cents)
-
-
-def defined(value: float | None) -> TypeGuard[float]:
-    """Whether a figure has a value (not None, NaN or infinite)."""
-    return value is not None and not math.isnan(value) and not math.isinf(value)
 
 
 def pct(value: float | None, digits: int = 2) -> str:

@@ -1,6 +1,6 @@
 """A run directory loaded for reporting: summary, time series and latency histogram together.
 
-Reports read only the run result contract (``reports.results``); this module gathers the
+Reports read only the run result contract (``results.contract``); this module gathers the
 three files of one run into a :class:`Run` and gives each run a short, unique label for
 tables and chart legends.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from reports.results import HISTOGRAM, SUMMARY, LatencyHistogram, RunSummary, read_timeseries
+from results.contract import HISTOGRAM, SUMMARY, LatencyHistogram, RunSummary, read_timeseries
 
 TIME_COLUMN = "t_start_s"
 WALL_COLUMN = "t_wall_s"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.metrics import first_attempt_approved
-from reports.results import LatencyHistogram, LatencySummary, write_run
 from reports.rundata import load_run
-from reports.stats import wilson_interval
+from results.contract import LatencyHistogram, LatencySummary, write_run
+from results.stats import wilson_interval
 
 
 def shifted_histogram(histogram: LatencyHistogram, delay_ms: float) -> LatencyHistogram:

@@ -11,18 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from reports.differences import Difference, Method
-from reports.metrics import (
-    ATTEMPTS,
-    AUTH_RATE,
-    COST_BPS,
-    LATENCY_P95,
-    bps,
-    clock,
-    defined,
-    ms,
-    pct,
-)
+from reports.metrics import ATTEMPTS, AUTH_RATE, COST_BPS, LATENCY_P95, bps, clock, ms, pct
 from reports.rundata import Run
+from results.stats import defined
 
 # How each method reads inside a verdict's parentheses.
 SENTENCE_METHOD: dict[Method, str] = {

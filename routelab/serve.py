@@ -1,6 +1,6 @@
 """``routelab serve``: the live stack (mock acquirers + router) on loopback until Ctrl-C.
 
-Thin by design: the process orchestration lives in :mod:`router.stack`, which the
+Thin by design: the process orchestration lives in :mod:`runtime.stack`, which the
 load-test harness uses too.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from router.stack import Stack, StackError, start_stack
+from runtime.stack import Stack, StackError, start_stack
 from scenarios.loader import ScenarioError, load_scenario
 
 EXIT_BAD_INPUT = 2

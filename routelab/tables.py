@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from reports.metrics import defined
-from reports.results import RunSummary
-from reports.stats import paired_difference
+from results.contract import RunSummary
+from results.stats import defined, paired_difference
 
 # A figure with nothing to compute it from is None in a summary read from disk and NaN
 # in one just simulated: both print as n/a.

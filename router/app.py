@@ -98,7 +98,7 @@ class RouterService:
         self.settings = settings
         self.transport = transport
         self.heap = FrozenHeap()
-        self.parent = ParentWatch()  # started by router.stack: stop if the stack's owner dies
+        self.parent = ParentWatch()  # started by runtime.stack: stop if the stack's owner dies
         self.metrics = RouterMetrics()
         self.idempotency = IdempotencyStore(
             ttl_s=settings.idempotency_ttl_s, max_entries=settings.max_payments

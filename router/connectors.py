@@ -1,6 +1,6 @@
 """Acquirer connectors: one per acquirer, translating the router's payment into its dialect.
 
-Every answer is normalised into the shared decline taxonomy (``router.engine.taxonomy``)
+Every answer is normalised into the shared decline taxonomy (``scenarios.taxonomy``)
 while the raw code is kept. HTTP-level trouble (5xx, 429, dropped connections, broken
 bodies) becomes a technical error the acquirer is blamed for, with a raw code such as
 ``HTTP_503``, ``CONN_RESET`` or ``BAD_BODY``. An answer is ``certain`` only when the
@@ -18,9 +18,9 @@ from enum import StrEnum
 from typing import ClassVar
 from urllib.parse import quote
 
-from router.engine.taxonomy import CODES, TIMEOUT_CODE, CodeInfo, OutcomeClass, classify
 from router.payment_request import CardPayment
 from router.transport import AcquirerTransport, Headers, TransportError, TransportResponse
+from scenarios.taxonomy import CODES, TIMEOUT_CODE, CodeInfo, OutcomeClass, classify
 
 TIMEOUT_INFO = CODES[TIMEOUT_CODE]
 # HTTP statuses that by their definition mean the request was not acted on

@@ -20,12 +20,12 @@ import orjson
 
 from router.connectors import AttemptAnswer, Connector
 from router.engine import Decision, RoutingEngine
-from router.engine.taxonomy import CODES, TIMEOUT_CODE, OutcomeClass
 from router.metrics import RouterMetrics
 from router.payment_request import CardPayment, PaymentRequest
 from router.records import AttemptRecord, PaymentBook, PaymentRecord, wall_clock
 from router.reversals import LateReversals, settle
 from scenarios.schema import RoutingPolicy, Scenario
+from scenarios.taxonomy import CODES, TIMEOUT_CODE, OutcomeClass
 
 log = logging.getLogger("router.payments")
 

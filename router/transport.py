@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from router.engine.taxonomy import TIMEOUT_CODE
+from scenarios.taxonomy import TIMEOUT_CODE
 
 Headers = Mapping[str, str]
 JSON_HEADERS: dict[str, str] = {"content-type": "application/json"}

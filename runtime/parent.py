@@ -1,6 +1,6 @@
 """A child service that outlives its parent shuts itself down.
 
-``router.stack`` starts the mock acquirers and the router as processes in sessions of
+``runtime.stack`` starts the mock acquirers and the router as processes in sessions of
 their own (so a Ctrl-C in the terminal reaches the parent, which stops them in order).
 If the parent is killed outright (SIGKILL, an OOM kill, a CI job timeout), nothing stops
 them: they would hold their ports and keep serving forever. So the parent passes its

@@ -25,13 +25,13 @@ import simpy
 from simpy.events import Timeout
 
 from mock_acquirers.behaviour import AcquirerBehaviour, IssuerModel, latency_quantile
+from results.tally import Tally
 from router.engine import Decision, RoutingEngine, classify
-from router.engine.taxonomy import APPROVED, CODES, TIMEOUT_CODE, CodeInfo
 from scenarios.sampler import Payment, PaymentSampler, arrival_times
 from scenarios.schema import RoutingPolicy, Scenario
 from scenarios.streams import BATCH, RunStreams
+from scenarios.taxonomy import APPROVED, CODES, TIMEOUT_CODE, CodeInfo
 from simulator.capacity import CapacityQueue
-from simulator.tally import Tally
 
 TIMEOUT_INFO: CodeInfo = CODES[TIMEOUT_CODE]
 # Per acquirer, for a batch of payments: fault uniforms, approval uniforms, base latency (ms).

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reports.results import (
+from results.contract import (
     Cost,
     IncidentWindow,
     LatencyHistogram,
@@ -19,11 +19,11 @@ from reports.results import (
     RunSummary,
     write_run,
 )
-from reports.stats import rate_interval
+from results.stats import rate_interval
+from results.tally import Tally
 from scenarios.schema import Scenario
 from scenarios.streams import replication_seeds
 from simulator.model import Replication
-from simulator.tally import Tally
 
 # progress(replication index, fraction of that replication done)
 Progress = Callable[[int, float], None]

@@ -13,10 +13,10 @@ import numpy as np
 from router.engine.retry import attempt_timeout_ms, may_cascade
 from router.engine.rules import RuleBook
 from router.engine.strategies import Ordering, Priority, SrWindow, Strategy, Weighted
-from router.engine.taxonomy import CodeInfo, OutcomeClass
 from scenarios.conditions import PaymentAttributes
 from scenarios.schema import PriorityStrategy, RoutingPolicy, SrWindowStrategy, WeightedStrategy
 from scenarios.streams import UniformStream
+from scenarios.taxonomy import CodeInfo, OutcomeClass
 
 APPROVED = OutcomeClass.APPROVED
 Decision = Ordering  # the engine's answer for one payment: rule, acquirers in order, why

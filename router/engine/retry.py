@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from router.engine.taxonomy import CodeInfo, OutcomeClass
 from scenarios.schema import RetryPolicy
+from scenarios.taxonomy import CodeInfo, OutcomeClass
 
 
 def may_cascade(retry: RetryPolicy, info: CodeInfo, attempts_made: int, elapsed_ms: float) -> bool:

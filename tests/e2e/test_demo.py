@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from reports.results import read_summary
+from results.contract import read_summary
 from routelab.demo import FIDELITY_REPLICATIONS, POLICIES, run_demo
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from reports.results import RunSummary, read_summary, read_timeseries
+from results.contract import RunSummary, read_summary, read_timeseries
 
 pytestmark = pytest.mark.e2e
 

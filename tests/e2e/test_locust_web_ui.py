@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from router.stack import Stack, free_port, start_stack
+from runtime.stack import Stack, free_port, start_stack
 
 pytestmark = pytest.mark.e2e
 

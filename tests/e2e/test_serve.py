@@ -27,7 +27,7 @@ import httpx
 import psutil
 import pytest
 
-from router.stack import Stack, free_port, start_stack
+from runtime.stack import Stack, free_port, start_stack
 
 pytestmark = pytest.mark.e2e
 

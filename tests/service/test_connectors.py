@@ -24,7 +24,6 @@ from mock_acquirers.app import create_app as create_mock
 from mock_acquirers.dialects import ISO_TEXTS, PSP_REFUSALS, psp_payment_answer
 from mock_acquirers.server import BackgroundServer
 from router.connectors import AttemptStatus, Connector, VoidResult
-from router.engine.taxonomy import OutcomeClass
 from router.iso8583 import IsoConnector
 from router.payment_request import CardPayment
 from router.psp import REFUSAL_REASONS, PspConnector
@@ -36,6 +35,7 @@ from router.transport import (
     timed_out,
 )
 from scenarios.loader import parse_scenario
+from scenarios.taxonomy import OutcomeClass
 
 PAYMENT = CardPayment(
     "pay_1", 1250, "EUR", "visa", "credit", "FR", "424242", "4242", True, "DE", "order-1"

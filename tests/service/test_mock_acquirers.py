@@ -33,10 +33,10 @@ from mock_acquirers.dialects import (
 )
 from mock_acquirers.server import BackgroundServer, parse_args
 from mock_acquirers.state import Attempt, AttemptStore, CapacitySlots
-from router.engine.taxonomy import CODES, OutcomeClass
 from scenarios.loader import parse_scenario
 from scenarios.sampler import Payment
 from scenarios.schema import Scenario
+from scenarios.taxonomy import CODES, OutcomeClass
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

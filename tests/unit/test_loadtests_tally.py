@@ -24,7 +24,7 @@ from loadtests.payer import (
     parse_answer,
 )
 from loadtests.plan import RunPlan
-from reports.results import RunSummary, read_summary, read_timeseries, write_run
+from results.contract import RunSummary, read_summary, read_timeseries, write_run
 from router.payment_request import parse_payment
 from scenarios.sampler import Payment
 from scenarios.schema import Scenario

@@ -19,9 +19,9 @@ from reports.differences import (
     run_pair_method,
 )
 from reports.metrics import AUTH_RATE, COST_BPS, LATENCY_P50, LATENCY_P95
-from reports.results import RunSummary, read_summary
-from reports.stats import wilson_interval
 from reports.verdict import comparison_sentence
+from results.contract import RunSummary, read_summary
+from results.stats import wilson_interval
 from scenarios.loader import load_scenario
 from simulator import simulate
 

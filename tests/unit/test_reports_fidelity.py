@@ -14,9 +14,9 @@ import pytest
 from scipy.stats import t as scipy_t
 
 from reports.fidelity import Tolerances, fidelity, fidelity_pairs
-from reports.results import LatencySummary, RunSummary, read_summary
 from reports.rundata import load_run
 from reports.testing import live_shaped_run, shifted_histogram
+from results.contract import LatencySummary, RunSummary, read_summary
 from scenarios.loader import load_scenario
 from simulator import simulate
 

@@ -17,10 +17,10 @@ import pytest
 from reports.charts import OUTCOME_PARTS, outcome_shares
 from reports.html import write_report
 from reports.metrics import pct
-from reports.results import SUMMARY, read_summary
 from reports.rundata import RunDirError, load_run
 from reports.testing import live_shaped_run
 from reports.verdict import incident_impacts
+from results.contract import SUMMARY, read_summary
 from scenarios.loader import load_scenario
 from simulator import simulate
 

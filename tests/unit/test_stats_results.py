@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from reports.results import (
+from results.contract import (
     HISTOGRAM,
     SUMMARY,
     TIMESERIES,
@@ -25,7 +25,7 @@ from reports.results import (
     read_timeseries,
     write_run,
 )
-from reports.stats import (
+from results.stats import (
     Interval,
     paired_difference,
     prediction_interval,

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.engine.retry import attempt_timeout_ms, may_cascade
-from router.engine.taxonomy import CODES, CodeInfo, OutcomeClass, classify
 from scenarios.schema import DeclineClass, RetryPolicy
+from scenarios.taxonomy import CODES, CodeInfo, OutcomeClass, classify
 
 A, S, H, T, TO = (
     OutcomeClass.APPROVED,

@@ -20,8 +20,8 @@ import pytest
 from scipy.stats import f as f_distribution
 from validation_scenarios import SEED, SINGLE_SEGMENT_MIX, STRICT_LEVEL, no_timeout_retry
 
-from reports.results import RunSummary
-from reports.stats import paired_difference, t_interval
+from results.contract import RunSummary
+from results.stats import paired_difference, t_interval
 from scenarios.loader import validate_scenario
 from scenarios.schema import Scenario
 from simulator import simulate

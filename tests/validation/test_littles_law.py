@@ -25,7 +25,7 @@ from validation_scenarios import (
     single_queue_scenario,
 )
 
-from reports.stats import t_interval
+from results.stats import t_interval
 from scenarios.streams import replication_seeds
 
 CAPACITY = 3

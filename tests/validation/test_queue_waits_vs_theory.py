@@ -26,7 +26,7 @@ from validation_scenarios import (
     warm_mean_waits_s,
 )
 
-from reports.stats import t_interval
+from results.stats import t_interval
 from scenarios.streams import replication_seeds
 from simulator import simulate
 from simulator.capacity import CapacityQueue

@@ -23,8 +23,8 @@ import pytest
 from scipy.stats import binomtest
 from validation_scenarios import SEED, SINGLE_SEGMENT_MIX, STRICT_LEVEL
 
-from reports.histogram import LatencyHistogram
-from reports.stats import t_interval
+from results.histogram import LatencyHistogram
+from results.stats import t_interval
 from scenarios.loader import validate_scenario
 from scenarios.schema import Scenario
 from simulator import SimulationResult, simulate

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from reports.histogram import LatencyHistogram
+from results.histogram import LatencyHistogram
 
 __all__ = ["LatencyHistogram", "RunSummary", "read_summary", "read_timeseries", "write_run"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from reports.histogram import LatencyHistogram
-from router.engine.taxonomy import OutcomeClass
+from results.histogram import LatencyHistogram
+from scenarios.taxonomy import OutcomeClass
 
 
 class Tally:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import numpy as np
 from scipy import stats as sps
 
 Z95 = 1.959963984540054
+
+
+def defined(value: float | None) -> TypeGuard[float]:
+    """Whether a figure has a value (not None, NaN or infinite)."""
+    return value is not None and not math.isnan(value) and not math.isinf(value)
 
 
 @dataclass(frozen=True, slots=True)

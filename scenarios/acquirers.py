@@ -1,0 +1,97 @@
+"""Acquirers in the scenario format: approval by segment, faults, fees and incidents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from scenarios.conditions import Condition, StrictModel
+from scenarios.fees import attempt_fee
+from scenarios.fields import Delta, Name, NonNegative, Positive, Probability, ResponseCode, above
+from scenarios.latency import LatencyModel
+
+
+class ApprovalEffect(StrictModel):
+    """Shift of the acquirer-side approval probability for payments matching ``when``."""
+
+    when: Condition
+    delta: Delta
+
+
+class ApprovalModel(StrictModel):
+    """Probability that the acquirer gets a payment approved, given the issuer would.
+
+    ``base`` plus the deltas of every matching effect, clipped to [0, 1]. Declines the
+    issuer would give anyway (insufficient funds, stolen...) are modelled in
+    ``traffic.issuer_declines``, not here.
+    """
+
+    base: Probability
+    effects: list[ApprovalEffect] = []
+
+
+class Fee(StrictModel):
+    """Acquirer fee: ``pct_bps`` of the amount plus ``fixed`` per approved payment,
+    plus ``per_attempt`` for every authorisation attempt whatever its outcome."""
+
+    pct_bps: NonNegative = 0.0
+    fixed: NonNegative = 0.0
+    per_attempt: NonNegative = 0.0
+
+    def charge(self, amount: int, approved: bool) -> float:
+        """The fee in minor units for one attempt on ``amount`` (minor units)."""
+        return attempt_fee(self.pct_bps, self.fixed, self.per_attempt, amount, approved)
+
+
+class Fees(StrictModel):
+    default: Fee = Fee()
+    by_network: dict[str, Fee] = {}
+
+    def for_network(self, network: str) -> Fee:
+        return self.by_network.get(network, self.default)
+
+
+class Incident(StrictModel):
+    """A window ``[start_s, end_s)`` in which an acquirer degrades.
+
+    Effects combine: approval shifts by ``approval_delta``, extra technical errors and
+    hung requests occur with the given rates, and latency is multiplied by
+    ``latency_factor``. ``when`` restricts the incident to matching payments.
+    """
+
+    name: str = "incident"
+    start_s: NonNegative
+    end_s: Positive
+    when: Condition = Condition()
+    approval_delta: Delta = 0.0
+    error_rate: Probability = 0.0
+    timeout_rate: Probability = 0.0
+    latency_factor: Annotated[float, Field(gt=0.0)] = 1.0
+
+    _ordered = field_validator("end_s")(above("start_s", "after"))
+
+    def active(self, t: float) -> bool:
+        return self.start_s <= t < self.end_s
+
+
+class Acquirer(StrictModel):
+    name: Name
+    dialect: Literal["iso8583", "psp"] = "iso8583"
+    latency: LatencyModel
+    capacity: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    technical_error_rate: Probability = 0.0
+    timeout_rate: Probability = 0.0
+    hang_ms: Positive = 30_000.0
+    approval: ApprovalModel
+    decline_codes: dict[ResponseCode, Annotated[float, Field(gt=0.0)]] = {"05": 1.0}
+    technical_error_code: ResponseCode = "96"
+    fees: Fees = Fees()
+    incidents: list[Incident] = []
+
+    @field_validator("decline_codes")
+    @classmethod
+    def _no_approved_code(cls, codes: dict[str, float]) -> dict[str, float]:
+        if "00" in codes:
+            raise ValueError("must not contain '00' (approved): list decline codes only")
+        return codes

@@ -1,0 +1,88 @@
+"""Routing policies in the scenario format: rules, strategies and the retry policy."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from scenarios.conditions import Condition, StrictModel
+from scenarios.fields import Name, Positive, Weights
+
+
+class PriorityStrategy(StrictModel):
+    """Candidates in the order the rule lists them; cascades follow that order."""
+
+    type: Literal["priority"]
+
+
+class WeightedStrategy(StrictModel):
+    """Volume split: the first attempt goes to a candidate drawn by weight."""
+
+    type: Literal["weighted"]
+    weights: Weights = {}
+
+
+SegmentField = Literal["network", "card_type", "issuer_country", "currency", "cross_border"]
+
+
+class SrWindowStrategy(StrictModel):
+    """Sliding-window success-rate routing after the open-source reference design.
+
+    Per (segment, acquirer) a window of the last ``window`` acquirer-side outcomes,
+    filled with successes at start. With probability ``exploration`` all candidates are
+    scored equal (hedging); otherwise the best score wins. ``score: thompson`` samples
+    Beta(successes+1, failures+1) instead of the window mean. An acquirer whose score
+    falls ``reset_sigma`` standard errors below the best has its window rebuilt just
+    above that threshold so it can recover (0 disables). ``latency_threshold_ms``
+    stops rewarding approvals slower than that.
+    """
+
+    type: Literal["sr_window"]
+    window: Annotated[int, Field(ge=5, le=100_000)] = 125
+    exploration: Annotated[float, Field(ge=0.0, le=0.5)] = 0.05
+    score: Literal["window", "thompson"] = "window"
+    reset_sigma: Annotated[float, Field(ge=0.0, le=10.0)] = 3.0
+    segment_by: list[SegmentField] = ["network", "cross_border"]
+    latency_threshold_ms: Positive | None = None
+
+
+Strategy = Annotated[
+    PriorityStrategy | WeightedStrategy | SrWindowStrategy, Field(discriminator="type")
+]
+
+DeclineClass = Literal["soft_decline", "hard_decline", "technical_error", "timeout"]
+
+
+class RetryPolicy(StrictModel):
+    """When to cascade a failed attempt to the next candidate acquirer.
+
+    ``cascade_on`` lists decline classes that may cascade; within ``soft_decline`` only
+    codes the decline taxonomy marks as fixable elsewhere (05, 19...) cascade, never
+    "retry later" codes such as 51. A timeout is an unknown outcome: with
+    ``on_timeout: void_then_cascade`` the router voids the attempt before going on.
+    """
+
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    attempt_timeout_ms: Positive = 4_000.0
+    budget_ms: Positive = 10_000.0
+    cascade_on: list[DeclineClass] = ["soft_decline", "technical_error", "timeout"]
+    on_timeout: Literal["void_then_cascade", "stop"] = "void_then_cascade"
+
+
+class Rule(StrictModel):
+    """First matching rule wins; it yields candidate acquirers (and optional weights)."""
+
+    name: str
+    when: Condition = Condition()
+    acquirers: Annotated[list[str], Field(min_length=1)]
+    weights: Weights | None = None
+
+
+class RoutingPolicy(StrictModel):
+    name: Name
+    description: str = ""
+    strategy: Strategy
+    rules: list[Rule] = []
+    default: Annotated[list[str], Field(min_length=1)]
+    retry: RetryPolicy = RetryPolicy()
