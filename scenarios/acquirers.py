@@ -76,6 +76,14 @@ class Incident(StrictModel):
 
 
 class Acquirer(StrictModel):
+    """One acquirer: how it answers authorisations, voids and status inquiries.
+
+    ``void_latency`` and ``status_latency`` are how long the acquirer takes to answer a
+    void (reversal or cancel) and a status inquiry; left out, each is a fixed latency
+    equal to the median of ``latency``. The simulator, the mock acquirers and therefore
+    the router all see the same figure.
+    """
+
     name: Name
     dialect: Literal["iso8583", "psp"] = "iso8583"
     latency: LatencyModel
@@ -88,6 +96,8 @@ class Acquirer(StrictModel):
     technical_error_code: ResponseCode = "96"
     fees: Fees = Fees()
     incidents: list[Incident] = []
+    void_latency: LatencyModel | None = None
+    status_latency: LatencyModel | None = None
 
     @field_validator("decline_codes")
     @classmethod

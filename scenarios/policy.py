@@ -59,8 +59,12 @@ class RetryPolicy(StrictModel):
 
     ``cascade_on`` lists decline classes that may cascade; within ``soft_decline`` only
     codes the decline taxonomy marks as fixable elsewhere (05, 19...) cascade, never
-    "retry later" codes such as 51. A timeout is an unknown outcome: with
-    ``on_timeout: void_then_cascade`` the router voids the attempt before going on.
+    "retry later" codes such as 51. A timeout (or an answer that leaves the outcome
+    unknown) is an unknown outcome: with ``on_timeout: void_then_cascade`` the router
+    voids the attempt, and when the void reverses nothing asks for its status, before it
+    goes on; with ``stop`` the payment fails there and the attempt is settled in the
+    background. ``void_timeout_ms`` and ``status_timeout_ms`` are how long the router
+    waits for the answer to a void and to a status inquiry.
     """
 
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
@@ -68,6 +72,8 @@ class RetryPolicy(StrictModel):
     budget_ms: Positive = 10_000.0
     cascade_on: list[DeclineClass] = ["soft_decline", "technical_error", "timeout"]
     on_timeout: Literal["void_then_cascade", "stop"] = "void_then_cascade"
+    void_timeout_ms: Positive = 2_000.0
+    status_timeout_ms: Positive = 2_000.0
 
 
 class Rule(StrictModel):
