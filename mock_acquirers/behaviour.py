@@ -143,6 +143,33 @@ class AcquirerBehaviour:
         self._hang_ms = acquirer.hang_ms
         self._error_code = acquirer.technical_error_code
         self.median_ms = float(latency_quantile(acquirer.latency, 0.5))
+        # voids and status inquiries: the scenario's own models, else the median latency
+        self._void_model: LatencyModel = acquirer.void_latency or acquirer.latency
+        self._status_model: LatencyModel = acquirer.status_latency or acquirer.latency
+        #: fixed void / status latency in ms, or None when it is drawn per request
+        self.void_fixed_ms = self._fixed_ms(acquirer.void_latency)
+        self.status_fixed_ms = self._fixed_ms(acquirer.status_latency)
+
+    def _fixed_ms(self, model: LatencyModel | None) -> float | None:
+        if model is None:
+            return self.median_ms
+        if isinstance(model, FixedLatency):
+            return model.ms
+        return None
+
+    def void_ms(self, u: float) -> float:
+        """How long the acquirer takes to answer a void, at latency quantile ``u``."""
+        fixed = self.void_fixed_ms
+        if fixed is not None:
+            return fixed
+        return float(latency_quantile(self._void_model, u))
+
+    def status_ms(self, u: float) -> float:
+        """How long the acquirer takes to answer a status inquiry, at quantile ``u``."""
+        fixed = self.status_fixed_ms
+        if fixed is not None:
+            return fixed
+        return float(latency_quantile(self._status_model, u))
 
     # -- segment-level probabilities -----------------------------------------------------
 
