@@ -16,6 +16,7 @@ COMPILED = [
     "router/engine/retry.py",
     "router/engine/strategies.py",
     "router/engine/engine.py",
+    "router/engine/flow.py",
     "mock_acquirers/behaviour.py",
     "simulator/capacity.py",
     "results/tally.py",

@@ -28,8 +28,12 @@ class Tally:
         self.attempts = 0
         self.cascaded = 0  # payments that had more than one attempt
         self.recovered = 0  # of those, approved on a later attempt
+        # the lifecycle: attempts the router gave up waiting for; unknown outcomes settled
+        # during the payment, or left to settle in the background; late approvals reversed
         self.timeouts = 0
-        self.voided_late_approvals = 0
+        self.settled = 0
+        self.unsettled = 0
+        self.reversed_approvals = 0
         self.cost = 0.0
         self.approved_amount = 0
         self.first_attempts = [0] * n

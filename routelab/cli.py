@@ -39,8 +39,12 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _load(path: str) -> Scenario:
+    from router.engine.registry import check_strategies
+
     try:
-        return load_scenario(path)
+        scenario = load_scenario(path)
+        check_strategies(scenario, path)
+        return scenario
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
 

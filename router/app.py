@@ -64,7 +64,6 @@ class RouterSettings:
     policy: str | None = None  # default: the scenario's first policy
     seed: int | None = None  # default: the scenario's seed
     connections: int | None = None  # default: Little's law on the scenario's peak load
-    void_timeout_s: float = 2.0
     idempotency_ttl_s: float = DAY_S
     max_payments: int = 1_000_000  # records and idempotency keys kept; ~1.6 KB each (measured)
     late_check_horizon_s: float = 120.0
@@ -103,9 +102,7 @@ class RouterService:
         self.idempotency = IdempotencyStore(
             ttl_s=settings.idempotency_ttl_s, max_entries=settings.max_payments
         )
-        self.reversals = LateReversals(
-            self.metrics, horizon_s=settings.late_check_horizon_s, timeout_s=settings.void_timeout_s
-        )
+        self.reversals = LateReversals(self.metrics, horizon_s=settings.late_check_horizon_s)
         self.router = PaymentRouter(
             scenario,
             scenario.policy(settings.policy),
@@ -114,7 +111,6 @@ class RouterService:
             book=PaymentBook(settings.max_payments),
             reversals=self.reversals,
             seed=settings.seed,
-            void_timeout_s=settings.void_timeout_s,
         )
         self.metrics.watch_engine(self.router.scores, self.router.policy_label)
         self._routing: set[asyncio.Task[None]] = set()

@@ -1,11 +1,11 @@
-"""One payment through the router: decide, attempt, learn, cascade or stop, record.
+"""One payment through the router: decide, then drive its lifecycle, learn, record.
 
-The routing decisions are the shared engine's (``router.engine``), exactly as in the
-simulator; this module only supplies wall-clock time, talks to acquirers through the
-connectors, and makes unknown outcomes safe: after a timeout or a broken answer the
-attempt is voided or shown to hold no approval before any other acquirer is tried,
-and each attempt carries its own acquirer-side key (``{payment_id}-{n}``) so an
-acquirer can never mistake a cascade for a retry of the previous attempt.
+The routing decisions and the lifecycle are the shared engine's (``router.engine``),
+exactly as in the simulator: :class:`PaymentFlow` says when to send an attempt, void
+or inquire, cascade or stop; this module only supplies wall-clock time and talks to
+acquirers through the connectors. Each attempt carries its own acquirer-side key
+(``{payment_id}-{n}``) so an acquirer can never mistake a cascade for a retry of the
+previous attempt.
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from router.connectors import AttemptAnswer, Connector
-from router.engine import Decision, RoutingEngine
+from router.connectors import Connector
+from router.engine import Decision, PaymentFlow, RoutingEngine
+from router.engine.flow import FINISH, SEND
+from router.engine.strategies import AttemptResult
 from router.metrics import RouterMetrics
 from router.payment_request import CardPayment, PaymentRequest
 from router.records import AttemptRecord, PaymentBook, PaymentRecord, wall_clock
-from router.reversals import LateReversals, settle
-from scenarios.schema import RoutingPolicy, Scenario
-from scenarios.taxonomy import CODES, TIMEOUT_CODE, OutcomeClass
+from router.reversals import LateReversals, carry_out
+from scenarios.schema import FeeSchedule, RoutingPolicy, Scenario
+from scenarios.taxonomy import OutcomeClass
 
 log = logging.getLogger("router.payments")
-
-_DECLINED = frozenset({OutcomeClass.SOFT_DECLINE, OutcomeClass.HARD_DECLINE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +42,14 @@ class ActivePolicy:
     since: float  # unix time
 
 
-def engine_for(policy: RoutingPolicy, seed: int, version: int) -> RoutingEngine:
+def engine_for(scenario: Scenario, policy: RoutingPolicy, seed: int, version: int) -> RoutingEngine:
     """A fresh engine; its randomness (exploration, splits) comes from the scenario seed."""
     sequence = np.random.SeedSequence([seed, version])
-    return RoutingEngine(policy, np.random.Generator(np.random.PCG64(sequence)))
+    return RoutingEngine(
+        policy,
+        np.random.Generator(np.random.PCG64(sequence)),
+        acquirers=tuple(scenario.acquirer_names),
+    )
 
 
 class PaymentRouter:
@@ -61,7 +65,6 @@ class PaymentRouter:
         book: PaymentBook,
         reversals: LateReversals,
         seed: int | None = None,
-        void_timeout_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         missing = set(scenario.acquirer_names) - set(connectors)
@@ -73,17 +76,19 @@ class PaymentRouter:
         self.book = book
         self.reversals = reversals
         self.seed = scenario.seed if seed is None else seed
-        self.void_timeout_s = void_timeout_s
+        self.fees = FeeSchedule(scenario.acquirers)
         self._clock = clock
         self._start = clock()  # the engine's time origin
         self._merchant_country = scenario.merchant.country
-        self.active = ActivePolicy(policy, engine_for(policy, self.seed, 1), 1, wall_clock())
+        self.active = ActivePolicy(
+            policy, engine_for(scenario, policy, self.seed, 1), 1, wall_clock()
+        )
 
     def swap_policy(self, policy: RoutingPolicy) -> ActivePolicy:
         """Serve ``policy`` from now on; payments already in flight finish on the old one."""
         version = self.active.version + 1
         self.active = ActivePolicy(
-            policy, engine_for(policy, self.seed, version), version, wall_clock()
+            policy, engine_for(self.scenario, policy, self.seed, version), version, wall_clock()
         )
         return self.active
 
@@ -92,6 +97,10 @@ class PaymentRouter:
 
     def policy_label(self) -> tuple[str, int]:
         return self.active.policy.name, self.active.version
+
+    def now(self) -> float:
+        """The engine's time: seconds since this router started."""
+        return self._clock() - self._start
 
     async def route(
         self, request: PaymentRequest, payment_id: str, idempotency_key: str
@@ -102,32 +111,48 @@ class PaymentRouter:
         active = self.active  # a swap mid-payment must not mix two policies' feedback
         engine = active.engine
         payment = CardPayment.from_request(request, payment_id, self._merchant_country)
+        now = self.now
         decision = engine.decide(payment, t0 - self._start)
+        flow = engine.flow(decision, t0 - self._start)
         attempts: list[AttemptRecord] = []
-        final: AttemptAnswer | None = None
-        acquirer: str | None = decision.acquirers[0]
+        settling = False  # whether the flow tried to settle an unknown outcome itself
         self.metrics.in_flight.inc()
         try:
-            while acquirer is not None:
-                answer = await self._attempt(
-                    engine, decision, payment, acquirer, attempts=attempts, t0=t0
-                )
-                if answer is None:
-                    break  # the latency budget is spent
-                final = answer
-                if answer.approved:
-                    break
-                now = clock()
-                nxt = engine.next_acquirer(
-                    decision, len(attempts), answer.info, (now - t0) * 1000.0
-                )
-                if not answer.certain and not await self._made_safe(
-                    acquirer, payment_id, attempts[-1], cascading=nxt is not None
-                ):
-                    break
-                acquirer = nxt
+            action = flow.start(t0 - self._start)
+            while action != FINISH:
+                if action == SEND:
+                    action = await self._attempt(engine, flow, payment, attempts)
+                else:
+                    settling = True
+                    connector = self.connectors[flow.acquirer]
+                    action = await carry_out(
+                        action, flow, connector, attempts[-1], self.metrics, now
+                    )
         finally:
             self.metrics.in_flight.dec()
+        if flow.unsettled:
+            attempt = attempts[flow.unsettled - 1]
+            if settling:
+                log.warning(
+                    "void unconfirmed; stopping rather than risk a second authorisation",
+                    extra={
+                        "fields": {
+                            "payment_id": payment_id,
+                            "acquirer": attempt.acquirer,
+                            "key": attempt.key,
+                        }
+                    },
+                )
+            # the payment stopped: settle off the payer's clock, at once if nothing was
+            # tried yet, else after giving the acquirer a moment
+            self.reversals.follow(
+                self.connectors[attempt.acquirer],
+                payment_id,
+                attempt,
+                flow,
+                now,
+                delay_s=None if settling else 0.0,
+            )
         latency_s = clock() - t0
         record = self._record(
             request,
@@ -136,7 +161,7 @@ class PaymentRouter:
             decision=decision,
             active=active,
             attempts=attempts,
-            final=final,
+            flow=flow,
             latency_s=latency_s,
         )
         self.book.add(record)
@@ -159,53 +184,50 @@ class PaymentRouter:
     async def _attempt(
         self,
         engine: RoutingEngine,
-        decision: Decision,
+        flow: PaymentFlow,
         payment: CardPayment,
-        acquirer: str,
-        *,
         attempts: list[AttemptRecord],
-        t0: float,
-    ) -> AttemptAnswer | None:
+    ) -> int:
+        """Send the flow's attempt; returns the flow's next action."""
         clock = self._clock
+        acquirer = flow.acquirer
+        key = f"{payment.payment_id}-{flow.attempt}"
         sent = clock()
-        timeout_ms = engine.attempt_timeout_ms((sent - t0) * 1000.0)
-        if timeout_ms <= 0.0:
-            return None
-        key = f"{payment.payment_id}-{len(attempts) + 1}"
-        answer = await self.connectors[acquirer].authorise(payment, key, timeout_ms / 1000.0)
-        now = clock()
-        latency_ms = (now - sent) * 1000.0
+        answer = await self.connectors[acquirer].authorise(payment, key, flow.timeout_ms / 1000.0)
+        answered = clock()
+        latency_ms = (answered - sent) * 1000.0
+        at = answered - self._start
+        info = answer.info
+        outcome = info.outcome
+        fee = self.fees.charge(acquirer, payment.network, payment.amount, answer.approved)
         # feedback when the answer arrives, as in the simulator: the engine learns with delay
-        engine.record(decision, acquirer, answer.info, latency_ms, now - self._start)
-        outcome = answer.info.outcome.value
-        attempts.append(
-            AttemptRecord(
-                acquirer, key, answer.code, answer.raw_code, outcome, latency_ms, answer.certain
+        engine.record(
+            AttemptResult(
+                flow.decision,
+                acquirer,
+                answer.code,
+                outcome,
+                info.acquirer_side,
+                latency_ms,
+                fee,
+                at,
             )
         )
-        self.metrics.attempt(acquirer, outcome, latency_ms / 1000.0)
-        return answer
-
-    async def _made_safe(
-        self, acquirer: str, payment_id: str, attempt: AttemptRecord, cascading: bool
-    ) -> bool:
-        """Settle an uncertain attempt; True when the payment may go to another acquirer."""
-        connector = self.connectors[acquirer]
-        if not cascading:
-            # the payment stops here anyway: settle off the payer's clock
-            self.reversals.follow(connector, payment_id, attempt, delay_s=0.0)
-            return False
-        result = await settle(connector, attempt.key, self.void_timeout_s)
-        self.metrics.void(acquirer, result.value)
-        if result.safe_to_cascade:
-            attempt.void = result.value
-            return True
-        log.warning(
-            "void unconfirmed; stopping rather than risk a second authorisation",
-            extra={"fields": {"payment_id": payment_id, "acquirer": acquirer, "key": attempt.key}},
+        attempts.append(
+            AttemptRecord(
+                acquirer,
+                key,
+                answer.code,
+                answer.raw_code,
+                outcome.value,
+                latency_ms,
+                answer.certain,
+            )
         )
-        self.reversals.follow(connector, payment_id, attempt)
-        return False
+        self.metrics.attempt(acquirer, outcome.value, latency_ms / 1000.0)
+        if outcome is OutcomeClass.TIMEOUT:
+            return flow.on_timed_out(at)
+        return flow.on_answered(answer.code, info, answer.certain, at)
 
     def _record(
         self,
@@ -216,20 +238,10 @@ class PaymentRouter:
         decision: Decision,
         active: ActivePolicy,
         attempts: list[AttemptRecord],
-        final: AttemptAnswer | None,
+        flow: PaymentFlow,
         latency_s: float,
     ) -> PaymentRecord:
-        if final is None:
-            status, code, decline_class = "failed", TIMEOUT_CODE, CODES[TIMEOUT_CODE].outcome
-        else:
-            outcome = final.info.outcome
-            code, decline_class = final.code, outcome
-            if outcome is OutcomeClass.APPROVED:
-                status = "approved"
-            elif outcome in _DECLINED:
-                status = "declined"
-            else:
-                status = "failed"
+        status, code, decline_class = flow.status, flow.code, flow.info.outcome
         acquirer = attempts[-1].acquirer if attempts else None
         # copied: orjson's output keeps a 4 KB buffer, and this is kept for every payment
         response = bytes(

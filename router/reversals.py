@@ -1,12 +1,13 @@
-"""Settling unknown outcomes: void an attempt, or prove it holds no approval.
+"""Settling unknown outcomes over HTTP: the router's side of voids and status inquiries.
 
-After a timeout or a broken answer the acquirer may have approved. Before the router
-tries another acquirer it voids the attempt (ISO reversal by rrn, PSP cancel by key)
-and, when the void reverses nothing, asks for the attempt's status: only a confirmed
-void or a status showing nothing approved lets the payment go elsewhere. When neither
-can be confirmed (the acquirer is still "processing" a hung request, or does not
-answer) the payment stops, and :class:`LateReversals` keeps checking in the background
-so an approval that lands later is reversed rather than left charging the card.
+After a timeout or a broken answer the acquirer may have approved. What to do about it
+(void first, ask the status when the void reverses nothing, void again when the status
+shows an approval, cascade only once settled) is the payment's
+:class:`router.engine.flow.PaymentFlow`'s decision; this module carries out its
+``VOID`` and ``INQUIRE`` actions through the acquirer's connector, during the payment
+(:func:`carry_out`) and, for an attempt the payment had to leave unsettled, in the
+background (:class:`LateReversals`), so an approval that lands later is reversed rather
+than left charging the card.
 """
 
 from __future__ import annotations
@@ -14,44 +15,71 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from enum import StrEnum
+from collections.abc import Callable
 
 from router.connectors import AttemptStatus, Connector, VoidResult
+from router.engine.flow import (
+    FINISH,
+    NOT_VOIDED,
+    NOTHING_APPROVED,
+    STATUS_APPROVED,
+    STATUS_UNKNOWN,
+    VOID,
+    VOID_FAILED,
+    VOIDED,
+    PaymentFlow,
+)
 from router.metrics import RouterMetrics
 from router.records import AttemptRecord
 
 log = logging.getLogger("router.reversals")
 
+UNCONFIRMED = "unconfirmed"  # an attempt that may still hold an approval the router has not voided
 
-class Settlement(StrEnum):
-    """How an uncertain attempt ended up."""
-
-    VOIDED = "voided"  # it had been approved and is now reversed
-    NOTHING_APPROVED = "nothing_approved"  # the acquirer shows no approval under its key
-    UNCONFIRMED = "unconfirmed"  # could not tell: never cascade on this
-
-    @property
-    def safe_to_cascade(self) -> bool:
-        return self is not Settlement.UNCONFIRMED
+_VOID_RESULTS = {
+    VoidResult.VOIDED: VOIDED,
+    VoidResult.NOT_VOIDED: NOT_VOIDED,
+    VoidResult.UNKNOWN: VOID_FAILED,
+}
 
 
-async def settle(connector: Connector, key: str, timeout_s: float) -> Settlement:
-    """Void the attempt under ``key`` or confirm it holds no approval."""
-    if await connector.void(key, timeout_s) is VoidResult.VOIDED:
-        return Settlement.VOIDED
-    status = await connector.status(key, timeout_s)
+def _status_result(status: AttemptStatus) -> int:
     if status.nothing_approved:
-        return Settlement.NOTHING_APPROVED
-    # approved although the void reversed nothing: the approval landed in between
-    if status is AttemptStatus.APPROVED and (
-        await connector.void(key, timeout_s) is VoidResult.VOIDED
-    ):
-        return Settlement.VOIDED
-    return Settlement.UNCONFIRMED
+        return NOTHING_APPROVED
+    if status is AttemptStatus.APPROVED:
+        return STATUS_APPROVED
+    return STATUS_UNKNOWN
+
+
+async def carry_out(
+    action: int,
+    flow: PaymentFlow,
+    connector: Connector,
+    attempt: AttemptRecord,
+    metrics: RouterMetrics,
+    now: Callable[[], float],
+) -> int:
+    """Perform the flow's ``VOID`` or ``INQUIRE`` action; returns the flow's next action.
+
+    ``now`` gives the engine's time (seconds); the attempt record notes how it was
+    settled (``voided`` or ``nothing_approved``).
+    """
+    timeout_s = flow.timeout_ms / 1000.0
+    if action == VOID:
+        voided = _VOID_RESULTS[await connector.void(attempt.key, timeout_s)]
+        if voided == VOIDED:
+            attempt.void = "voided"
+            metrics.void(connector.acquirer, attempt.void)
+        return flow.on_void_result(voided, now())
+    status = _status_result(await connector.status(attempt.key, timeout_s))
+    if status == NOTHING_APPROVED:
+        attempt.void = "nothing_approved"
+        metrics.void(connector.acquirer, attempt.void)
+    return flow.on_status(status, now())
 
 
 class LateReversals:
-    """Background follow-up of attempts whose outcome could not be confirmed in time."""
+    """Background follow-up of attempts a payment had to leave unsettled."""
 
     def __init__(
         self,
@@ -59,13 +87,11 @@ class LateReversals:
         horizon_s: float = 120.0,
         first_delay_s: float = 0.5,
         max_delay_s: float = 8.0,
-        timeout_s: float = 2.0,
     ) -> None:
         self.metrics = metrics
         self.horizon_s = horizon_s
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
-        self.timeout_s = timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -77,13 +103,17 @@ class LateReversals:
         connector: Connector,
         payment_id: str,
         attempt: AttemptRecord,
+        flow: PaymentFlow,
+        now: Callable[[], float],
         delay_s: float | None = None,
     ) -> None:
-        """Keep settling ``attempt`` until it is resolved or the horizon passes."""
-        attempt.void = Settlement.UNCONFIRMED.value
+        """Keep settling ``attempt`` (the flow's unsettled one) until it is resolved or
+        the horizon passes."""
+        attempt.void = UNCONFIRMED
+        self.metrics.void(connector.acquirer, UNCONFIRMED)
         first = self.first_delay_s if delay_s is None else delay_s
         task = asyncio.get_running_loop().create_task(
-            self._follow(connector, payment_id, attempt, first)
+            self._follow(connector, payment_id, attempt, flow, now, first)
         )
         self._tasks.add(task)
         self.metrics.unresolved.set(len(self._tasks))
@@ -96,38 +126,35 @@ class LateReversals:
             log.error("late reversal failed", exc_info=task.exception())
 
     async def _follow(
-        self, connector: Connector, payment_id: str, attempt: AttemptRecord, delay_s: float
+        self,
+        connector: Connector,
+        payment_id: str,
+        attempt: AttemptRecord,
+        flow: PaymentFlow,
+        now: Callable[[], float],
+        delay_s: float,
     ) -> None:
         deadline = time.monotonic() + self.horizon_s
+        fields = {"payment_id": payment_id, "acquirer": connector.acquirer, "key": attempt.key}
         while True:
             await asyncio.sleep(delay_s)
-            result = await settle(connector, attempt.key, self.timeout_s)
-            if result.safe_to_cascade:
-                attempt.void = f"late_{result.value}"
+            action = flow.resettle(now())
+            while action != FINISH:
+                action = await carry_out(action, flow, connector, attempt, self.metrics, now)
+            if not flow.unsettled:
+                attempt.void = f"late_{attempt.void}"
                 self.metrics.void(connector.acquirer, attempt.void)
                 log.info(
                     "uncertain attempt settled",
-                    extra={
-                        "fields": {
-                            "payment_id": payment_id,
-                            "acquirer": connector.acquirer,
-                            "key": attempt.key,
-                            "result": attempt.void,
-                        }
-                    },
+                    extra={"fields": {**fields, "result": attempt.void}},
                 )
                 return
+            attempt.void = UNCONFIRMED
             if time.monotonic() >= deadline:
                 self.metrics.void(connector.acquirer, "abandoned")
                 log.warning(
                     "uncertain attempt still unresolved; reconcile against the acquirer's ledger",
-                    extra={
-                        "fields": {
-                            "payment_id": payment_id,
-                            "acquirer": connector.acquirer,
-                            "key": attempt.key,
-                        }
-                    },
+                    extra={"fields": fields},
                 )
                 return
             delay_s = min(max(delay_s * 2.0, self.first_delay_s), self.max_delay_s)

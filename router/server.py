@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from router.app import RouterSettings, create_app
+from router.engine.registry import check_strategies
 from router.logs import configure_logging
 from runtime.serving import TOKEN_ENV, add_service_arguments, server_config
 from scenarios.loader import ScenarioError, load_scenario
@@ -40,9 +41,11 @@ def run_router(
     """Serve the routing service for a scenario until SIGTERM or Ctrl-C."""
     configure_logging(log_level)
     app = create_app(scenario, admin_token, settings=settings)
-    # payments in flight may need a whole budget, plus a void, to finish cleanly
-    budget_s = scenario.policy(settings.policy).retry.budget_ms / 1000.0
-    graceful_s = int(budget_s + 2 * settings.void_timeout_s + 5)
+    # payments in flight may need a whole budget, plus settling an unknown outcome
+    # (void, status inquiry, void again), to finish cleanly
+    retry = scenario.policy(settings.policy).retry
+    settle_ms = 2 * retry.void_timeout_ms + retry.status_timeout_ms
+    graceful_s = int((retry.budget_ms + settle_ms) / 1000.0 + 5)
     # logging is configured above (JSON lines): uvicorn leaves it alone
     config = server_config(
         app, host, port, graceful_shutdown_s=graceful_s, log_level=None, log_config=None
@@ -102,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         scenario = load_scenario(args.scenario)
         scenario.policy(args.policy)  # an unknown policy fails before anything starts
+        check_strategies(scenario, args.scenario)
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT

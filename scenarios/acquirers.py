@@ -105,3 +105,24 @@ class Acquirer(StrictModel):
         if "00" in codes:
             raise ValueError("must not contain '00' (approved): list decline codes only")
         return codes
+
+
+class FeeSchedule:
+    """The fee of one attempt per (acquirer, network), each schedule looked up once."""
+
+    def __init__(self, acquirers: list[Acquirer]) -> None:
+        self._fees = {a.name: a.fees for a in acquirers}
+        self._cache: dict[tuple[str, str], Fee | None] = {}
+
+    def fee(self, acquirer: str, network: str) -> Fee | None:
+        """The fee schedule, or None for an acquirer the scenario does not know."""
+        key = (acquirer, network)
+        if key not in self._cache:
+            fees = self._fees.get(acquirer)
+            self._cache[key] = None if fees is None else fees.for_network(network)
+        return self._cache[key]
+
+    def charge(self, acquirer: str, network: str, amount: int, approved: bool) -> float:
+        """The attempt's fee in minor units (0 for an acquirer the scenario does not know)."""
+        fee = self.fee(acquirer, network)
+        return 0.0 if fee is None else fee.charge(amount, approved)

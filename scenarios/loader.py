@@ -51,11 +51,14 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(source, [("", "is a directory, not a scenario file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(source, [("", f"cannot read file: {exc}")]) from None
-    return parse_scenario(text, source)
+    return parse_scenario(text, source, base_dir=resolved.resolve().parent)
 
 
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
-    """Parse and validate scenario YAML text; ``source`` names it in error messages."""
+def parse_scenario(text: str, source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    """Parse and validate scenario YAML text; ``source`` names it in error messages.
+
+    ``base_dir`` is where relative paths in it (a custom strategy's file) are read from.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -63,16 +66,18 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError(source, [(where, f"YAML syntax error: {problem}")]) from None
-    return validate_scenario(data, source)
+    return validate_scenario(data, source, base_dir)
 
 
-def validate_scenario(data: Any, source: str = "<scenario>") -> Scenario:
+def validate_scenario(
+    data: Any, source: str = "<scenario>", base_dir: Path | None = None
+) -> Scenario:
     """Validate already-parsed data (a dict) as a scenario."""
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(source, [("", f"a scenario must be a mapping of keys, got {kind}")])
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ScenarioError(source, validation_problems(exc, data)) from None
     problems = list(cross_check(scenario))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from scenarios.conditions import Condition, StrictModel
 from scenarios.fields import Name, Positive, Weights
@@ -47,8 +48,39 @@ class SrWindowStrategy(StrictModel):
     latency_threshold_ms: Positive | None = None
 
 
+class CustomStrategy(StrictModel):
+    """A strategy class written by a user, in a Python file of their own.
+
+    ``path`` is the file (relative paths are read from the scenario file's folder),
+    ``class`` the name of a class in it that implements the strategy API
+    (``routelab.api.Strategy``), ``params`` whatever the class takes as its first
+    argument. The class is loaded when an engine is built; ``routelab validate`` checks it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    type: Literal["custom"]
+    path: Annotated[str, Field(min_length=1)]
+    class_name: Annotated[str, Field(alias="class", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    params: dict[str, Any] = {}
+
+    @field_validator("path")
+    @classmethod
+    def _resolve(cls, path: str, info: ValidationInfo) -> str:
+        """An absolute path, so the scenario means the same file wherever it is used."""
+        base = (info.context or {}).get("base_dir")
+        resolved = Path(path).expanduser()
+        if not resolved.is_absolute():
+            resolved = (Path(base) if base is not None else Path.cwd()) / resolved
+        resolved = resolved.resolve()
+        if not resolved.is_file():
+            raise ValueError(f"no such file {str(resolved)!r}")
+        return str(resolved)
+
+
 Strategy = Annotated[
-    PriorityStrategy | WeightedStrategy | SrWindowStrategy, Field(discriminator="type")
+    PriorityStrategy | WeightedStrategy | SrWindowStrategy | CustomStrategy,
+    Field(discriminator="type"),
 ]
 
 DeclineClass = Literal["soft_decline", "hard_decline", "technical_error", "timeout"]

@@ -22,6 +22,7 @@ from scenarios.acquirers import (
     ApprovalModel,
     Fee,
     Fees,
+    FeeSchedule,
     Incident,
 )
 from scenarios.conditions import StrictModel
@@ -43,6 +44,7 @@ from scenarios.latency import (
     UniformLatency,
 )
 from scenarios.policy import (
+    CustomStrategy,
     DeclineClass,
     PriorityStrategy,
     RetryPolicy,
@@ -81,12 +83,14 @@ __all__ = [
     "ApprovalModel",
     "ArrivalProfile",
     "ConstantArrivals",
+    "CustomStrategy",
     "DeclineClass",
     "Delta",
     "DiurnalArrivals",
     "EmpiricalLatency",
     "ExponentialLatency",
     "Fee",
+    "FeeSchedule",
     "Fees",
     "FixedAmount",
     "FixedLatency",

@@ -31,13 +31,17 @@ class RunStreams:
     issuer: np.random.Generator
     routing: np.random.Generator
     acquirers: tuple[np.random.Generator, ...]
+    # void and status-inquiry latencies per acquirer (spawned after the others, so adding
+    # them left every earlier stream as it was)
+    reversals: tuple[np.random.Generator, ...]
 
     @classmethod
     def spawn(cls, seed: np.random.SeedSequence | int, n_acquirers: int) -> RunStreams:
         root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         children = root.spawn(4 + n_acquirers)
         gens = [np.random.Generator(np.random.PCG64(c)) for c in children]
-        return cls(gens[0], gens[1], gens[2], gens[3], tuple(gens[4:]))
+        reversals = tuple(np.random.Generator(np.random.PCG64(c)) for c in root.spawn(n_acquirers))
+        return cls(gens[0], gens[1], gens[2], gens[3], tuple(gens[4:]), reversals)
 
 
 class UniformStream:

@@ -29,7 +29,7 @@ def compress_timeline(scenario: Scenario, duration_s: float) -> Scenario:
     fewer payments, each incident a proportionally shorter window.
     """
     factor = duration_s / scenario.traffic.duration_s
-    data: dict[str, Any] = scenario.model_dump(mode="python")
+    data: dict[str, Any] = scenario.model_dump(mode="python", by_alias=True)
     data["name"] = f"{scenario.name}_{round(duration_s)}s"
     data["description"] = (
         f"{scenario.description} (timeline compressed {1 / factor:.3g}x to {duration_s:g} s)"
@@ -60,4 +60,6 @@ def _without_none(value: Any) -> Any:
 
 def scenario_yaml(scenario: Scenario) -> str:
     """The scenario as YAML text that loads back to an equal scenario."""
-    return yaml.safe_dump(_without_none(scenario.model_dump(mode="python")), sort_keys=False)
+    return yaml.safe_dump(
+        _without_none(scenario.model_dump(mode="python", by_alias=True)), sort_keys=False
+    )

@@ -1,17 +1,22 @@
 """One replication of a scenario under one routing policy, in SimPy virtual time.
 
-arrivals → route (router.engine) → attempt (capacity queue, latency, the router's
-attempt timeout) → answer fed back to the engine → cascade or finish.
+arrivals → route (router.engine) → the payment's lifecycle (``PaymentFlow``): attempt
+(capacity queue, latency, the router's attempt timeout) → answer fed back to the
+engine → cascade, or void and settle an unknown outcome, or finish.
 
-Lean by design (see docs/performance.md): no process per payment; random draws come
-from numpy batches; nothing is kept per payment once it finishes. SimPy's event queue
-holds only what changes the system later: a cascade, or the void before one. An
-attempt's answer is known when it is sent, so the engine's feedback waits in a heap by
-answer time and is applied before the next decision that could see it. Arrival times
-are drawn ahead, so the arrival stream is merged with the event queue rather than
-pushed through it. Both shortcuts give the same run as the plain model with an event
-for every arrival and every answer (``event_per_step``): tests/validation checks that,
-figure for figure.
+The simulator is a driver of the shared engine, as the routing service is: the flow
+decides every cascade, void, status inquiry and the budget; this module only turns its
+actions into (virtual) time. Lean by design (see docs/performance.md): no process per
+payment; random draws come from numpy batches; nothing is kept per payment once it
+finishes. SimPy's event queue holds only what changes the system later: the next
+attempt of a cascade. An attempt's answer is known when it is sent, and so is what
+the flow makes of it (and of the void and status inquiry that may follow, which take
+no capacity), so the flow is stepped at once with the times those answers arrive; the
+engine's feedback waits in a heap by answer time and is applied before the next
+decision that could see it. Arrival times are drawn ahead, so the arrival stream is
+merged with the event queue rather than pushed through it. These shortcuts give the
+same run as the plain model with an event for every arrival, every answer, void and
+status (``event_per_step``): tests/validation checks that, figure for figure.
 """
 
 from __future__ import annotations
@@ -26,52 +31,63 @@ from simpy.events import Timeout
 
 from mock_acquirers.behaviour import AcquirerBehaviour, IssuerModel, latency_quantile
 from results.tally import Tally
-from router.engine import Decision, RoutingEngine, classify
+from router.engine import RoutingEngine, classify
+from router.engine.flow import (
+    FINISH,
+    INQUIRE,
+    NOTHING_APPROVED,
+    SEND,
+    STATUS_UNKNOWN,
+    TIMEOUT_INFO,
+    VOID,
+    VOID_FAILED,
+    VOIDED,
+    PaymentFlow,
+)
+from router.engine.strategies import AttemptResult
 from scenarios.sampler import Payment, PaymentSampler, arrival_times
 from scenarios.schema import RoutingPolicy, Scenario
-from scenarios.streams import BATCH, RunStreams
-from scenarios.taxonomy import APPROVED, CODES, TIMEOUT_CODE, CodeInfo
+from scenarios.streams import BATCH, RunStreams, UniformStream
+from scenarios.taxonomy import APPROVED, TIMEOUT_CODE
 from simulator.capacity import CapacityQueue
 
-TIMEOUT_INFO: CodeInfo = CODES[TIMEOUT_CODE]
 # Per acquirer, for a batch of payments: fault uniforms, approval uniforms, base latency (ms).
 AcquirerDraws = tuple[list[float], list[float], list[float]]
 
 
 class Flight:
-    """A payment in flight: what the router knows and which draws are its own."""
+    """A payment in flight: its lifecycle, and what the driver knows about its attempts."""
 
     __slots__ = (
-        "attempts",
+        "acquirer_done",
         "counted",
-        "decision",
         "draws",
         "first",
+        "flow",
         "i",
         "issuer_code",
         "payment",
-        "t0",
     )
 
     def __init__(
         self,
         payment: Payment,
-        decision: Decision,
+        flow: PaymentFlow,
         issuer_code: str | None,
         i: int,
         draws: list[AcquirerDraws],
-        t0: float,
         counted: bool,
     ) -> None:
         self.payment = payment
-        self.decision = decision
+        self.flow = flow
         self.issuer_code = issuer_code
         self.i = i
         self.draws = draws
-        self.t0 = t0
         self.counted = counted
-        self.attempts = 0
         self.first = -1
+        # when the acquirer finishes its work on the current attempt (it goes on after
+        # the router gave up): a status inquiry before then finds it still processing
+        self.acquirer_done = 0.0
 
 
 class Replication:
@@ -85,6 +101,7 @@ class Replication:
         progress: Callable[[float], None] | None = None,
         progress_steps: int = 50,
         event_per_step: bool = False,
+        propensities: bool = False,
     ) -> None:
         self.scenario = scenario
         # the plain model the shortcuts must match: every arrival and every answer
@@ -100,16 +117,20 @@ class Replication:
         self.sampler = PaymentSampler(
             scenario.traffic, scenario.merchant.country, self.streams.payments
         )
-        self.engine = RoutingEngine(policy, self.streams.routing)
+        self.engine = RoutingEngine(
+            policy, self.streams.routing, acquirers=tuple(names), propensities=propensities
+        )
         self.tally = Tally(names, scenario.traffic.duration_s, scenario.bucket_s)
         self._progress = progress
         self._progress_steps = progress_steps
         self.arrived = 0
-        # answers not yet seen by the engine: (answer time, seq, decision, acquirer, info, ms)
-        self._feedback: list[tuple[float, int, Decision, str, CodeInfo, float]] = []
+        # answers not yet seen by the engine: (answer time, seq, result)
+        self._feedback: list[tuple[float, int, AttemptResult]] = []
         self._seq = 0
         self._learns = self.engine.learns
-        self._first_limit_s = self.engine.attempt_timeout_ms(0.0) / 1000.0
+        # voids and status inquiries draw their latency only where the scenario makes it
+        # random, each acquirer from a stream of its own (attempt draws never shift)
+        self._reversal_uniforms = [UniformStream(g) for g in self.streams.reversals]
         self._warmup = scenario.warmup_s
         self._latency_models = [a.latency for a in scenario.acquirers]
         self._arrival_batches: Iterator[np.ndarray] = arrival_times(
@@ -200,95 +221,155 @@ class Replication:
         feedback = self._feedback
         if feedback and feedback[0][0] <= t:
             self._apply_feedback(t)
-        decision = self.engine.decide(payment, t)
+        engine = self.engine
+        flow = engine.flow(engine.decide(payment, t), t)
         issuer_code = self.issuer.decline_code(payment, self._issuer_u[i])
-        flight = Flight(payment, decision, issuer_code, i, self._draws, t, t >= self._warmup)
-        self._send(flight, decision.acquirers[0], t)
+        flight = Flight(payment, flow, issuer_code, i, self._draws, t >= self._warmup)
+        if flow.start(t) == SEND:
+            self._send(flight, t)
+        else:
+            self._finish(flight)
 
-    def _send(self, flight: Flight, acquirer: str, now: float) -> None:
-        """Send one attempt and resolve what follows from its answer.
+    def _send(self, flight: Flight, now: float) -> None:
+        """Send the flow's attempt and step the flow through what follows from it.
 
         The answer is fully determined when the attempt is sent (the behaviour model
-        draws its outcome, the capacity queue its start), so only what changes the
-        system at answer time needs a SimPy event: a cascade (or the void before it).
+        draws its outcome, the capacity queue its start), and so is the fate of the
+        void and status inquiry that may follow it (they take no capacity), so the flow
+        is told at once, each event with the time it happens at; only the next attempt
+        of a cascade needs a SimPy event (it competes for capacity at its own time).
         The engine's feedback is queued by answer time and applied before the next
         decision that could see it (``_apply_feedback``): the same order as an event
         per answer, without the event.
         """
+        flow = flight.flow
+        acquirer = flow.acquirer
         a = self.index[acquirer]
         faults, approvals, latencies = flight.draws[a]
         i = flight.i
         behaviour = self.behaviours[a]
+        payment = flight.payment
         outcome = behaviour.attempt(
-            flight.payment, now, flight.issuer_code, faults[i], approvals[i], latencies[i]
+            payment, now, flight.issuer_code, faults[i], approvals[i], latencies[i]
         )
         service_s = outcome.service_ms / 1000.0
-        answer_in = self.queues[a].admit(now, service_s) - now + service_s
-        engine = self.engine
-        if flight.attempts == 0:
-            limit_s = self._first_limit_s
-        else:
-            limit_s = engine.attempt_timeout_ms((now - flight.t0) * 1000.0) / 1000.0
-        timed_out = answer_in > limit_s
-        if timed_out:
-            answer_in = limit_s
-        if flight.attempts == 0:
+        acquirer_in = self.queues[a].admit(now, service_s) - now + service_s
+        limit_s = flow.timeout_ms / 1000.0
+        timed_out = acquirer_in > limit_s
+        answer_in = limit_s if timed_out else acquirer_in
+        if flow.attempts == 1:
             flight.first = a
-        flight.attempts += 1
         answer_at = now + answer_in
-        info = TIMEOUT_INFO if timed_out else classify(outcome.code)
-        approved = not timed_out and outcome.code == APPROVED
-        if self._learns:
-            if self.event_per_step:
-                self._record_at(answer_at, flight.decision, acquirer, info, answer_in * 1000.0)
-            else:
-                self._seq += 1
-                heappush(
-                    self._feedback,
-                    (answer_at, self._seq, flight.decision, acquirer, info, answer_in * 1000.0),
-                )
+        code = outcome.code
+        approved = not timed_out and code == APPROVED
+        fee = behaviour.fee(payment, approved)
+        flight.acquirer_done = now + acquirer_in
         if flight.counted:
             tally = self.tally
-            tally.attempt(a, now, approved, behaviour.fee(flight.payment, approved))
-            if timed_out:
-                tally.timeouts += 1
-                if outcome.code == APPROVED:
-                    # the acquirer approved after the router gave up: the router voids it,
-                    # so the card is never charged for an answer the payer never saw
-                    tally.voided_late_approvals += 1
-        elapsed_ms = (answer_at - flight.t0) * 1000.0
-        nxt = engine.next_acquirer(flight.decision, flight.attempts, info, elapsed_ms)
-        code = TIMEOUT_CODE if timed_out else outcome.code
-        if nxt is None:
-            self._finish(flight, approved, code, info, answer_at)
-        elif timed_out:
-            # unknown outcome: void (and confirm) before trying elsewhere
-            self._void_then_cascade(
-                flight, nxt, code, info, answer_at + behaviour.median_ms / 1000.0
+            tally.attempt(a, now, approved, fee)
+            if timed_out and code == APPROVED:
+                # the acquirer approved after the router gave up: the router's void (now
+                # or, if the payment stops here, in the background) reverses it, so the
+                # card is never charged for an answer the payer never saw
+                tally.reversed_approvals += 1
+        info = TIMEOUT_INFO if timed_out else classify(code)
+        if self._learns:
+            result = AttemptResult(
+                flow.decision,
+                acquirer,
+                TIMEOUT_CODE if timed_out else code,
+                info.outcome,
+                info.acquirer_side,
+                answer_in * 1000.0,
+                fee,
+                answer_at,
+            )
+            if self.event_per_step:
+                self._record_at(answer_at, result)
+            else:
+                self._seq += 1
+                heappush(self._feedback, (answer_at, self._seq, result))
+        if self.event_per_step:
+            self._at(answer_at).callbacks.append(
+                lambda _: self._answered(flight, timed_out, code, answer_at)
             )
         else:
-            self._cascade_at(flight, nxt, answer_at)
+            self._answered(flight, timed_out, code, answer_at)
+
+    def _answered(self, flight: Flight, timed_out: bool, code: str, t: float) -> None:
+        """The attempt's answer (or its timeout) reaches the router at ``t``."""
+        flow = flight.flow
+        if timed_out:
+            self._step(flight, flow.on_timed_out(t), t)
+        else:
+            self._step(flight, flow.on_answered(code, classify(code), True, t), t)
+
+    def _step(self, flight: Flight, action: int, t: float) -> None:
+        """Carry out the flow's action, decided at ``t``.
+
+        A void reaches the acquirer while the timed-out attempt is still in its hands
+        (that is why it timed out), and an acquirer accepts the cancel of an attempt in
+        flight: the void is confirmed unless its answer takes longer than the router
+        waits. A status inquiry after an unanswered void finds the attempt reversed or
+        declined if the acquirer has finished it, else still processing. Both take the
+        acquirer's void/status latency from the scenario.
+        """
+        flow = flight.flow
+        while action in (VOID, INQUIRE):
+            behaviour = self.behaviours[self.index[flow.acquirer]]
+            limit_s = flow.timeout_ms / 1000.0
+            if action == VOID:
+                answer_s = self._reversal_ms(flight, behaviour.void_fixed_ms, True) / 1000.0
+                if answer_s <= limit_s:
+                    t, result = t + answer_s, VOIDED
+                else:
+                    t, result = t + limit_s, VOID_FAILED
+                if self.event_per_step:
+                    self._later(flight, t, VOID, result)
+                    return
+                action = flow.on_void_result(result, t)
+            else:
+                answer_s = self._reversal_ms(flight, behaviour.status_fixed_ms, False) / 1000.0
+                if answer_s <= limit_s:
+                    finished = flight.acquirer_done <= t
+                    t, result = t + answer_s, NOTHING_APPROVED if finished else STATUS_UNKNOWN
+                else:
+                    t, result = t + limit_s, STATUS_UNKNOWN
+                if self.event_per_step:
+                    self._later(flight, t, INQUIRE, result)
+                    return
+                action = flow.on_status(result, t)
+        if action == SEND:
+            self._cascade_at(flight, t)
+        elif action == FINISH:
+            self._finish(flight)
+
+    def _reversal_ms(self, flight: Flight, fixed_ms: float | None, void: bool) -> float:
+        if fixed_ms is not None:
+            return fixed_ms
+        behaviour = self.behaviours[self.index[flight.flow.acquirer]]
+        u = self._reversal_uniforms[self.index[flight.flow.acquirer]].next()
+        return behaviour.void_ms(u) if void else behaviour.status_ms(u)
 
     # The callbacks are made in methods of their own: a function that makes a closure
     # allocates its environment on every call, and ``_send`` runs for every attempt.
 
-    def _cascade_at(self, flight: Flight, acquirer: str, t: float) -> None:
-        self._at(t).callbacks.append(lambda _: self._send(flight, acquirer, t))
+    def _cascade_at(self, flight: Flight, t: float) -> None:
+        self._at(t).callbacks.append(lambda _: self._send(flight, t))
 
-    def _void_then_cascade(
-        self, flight: Flight, acquirer: str, code: str, info: CodeInfo, voided_at: float
-    ) -> None:
-        self._at(voided_at).callbacks.append(
-            lambda _: self._cascade_after_void(flight, acquirer, code, info, voided_at)
-        )
+    def _later(self, flight: Flight, t: float, action: int, result: int) -> None:
+        """The plain model: a void or status answer is an event of its own."""
+        flow = flight.flow
+        if action == VOID:
+            self._at(t).callbacks.append(
+                lambda _: self._step(flight, flow.on_void_result(result, t), t)
+            )
+        else:
+            self._at(t).callbacks.append(lambda _: self._step(flight, flow.on_status(result, t), t))
 
-    def _record_at(
-        self, t: float, decision: Decision, acquirer: str, info: CodeInfo, latency_ms: float
-    ) -> None:
+    def _record_at(self, t: float, result: AttemptResult) -> None:
         engine = self.engine
-        self._at(t).callbacks.append(
-            lambda _: engine.record(decision, acquirer, info, latency_ms, t)
-        )
+        self._at(t).callbacks.append(lambda _: engine.record(result))
 
     def _at(self, t: float) -> Timeout:
         """A SimPy event at scenario time ``t``.
@@ -303,29 +384,23 @@ class Replication:
         feedback = self._feedback
         engine = self.engine
         while feedback and feedback[0][0] <= now:
-            answer_at, _, decision, acquirer, info, latency_ms = heappop(feedback)
-            engine.record(decision, acquirer, info, latency_ms, answer_at)
+            engine.record(heappop(feedback)[2])
 
-    def _cascade_after_void(
-        self, flight: Flight, acquirer: str, code: str, info: CodeInfo, now: float
-    ) -> None:
-        elapsed_ms = (now - flight.t0) * 1000.0
-        if self.engine.attempt_timeout_ms(elapsed_ms) <= 0.0:
-            self._finish(flight, False, code, info, now)  # the void used the budget
-        else:
-            self._send(flight, acquirer, now)
-
-    def _finish(
-        self, flight: Flight, approved: bool, code: str, info: CodeInfo, answer_at: float
-    ) -> None:
+    def _finish(self, flight: Flight) -> None:
         if flight.counted:
-            self.tally.payment(
-                flight.t0,
+            flow = flight.flow
+            tally = self.tally
+            tally.timeouts += flow.timeouts
+            tally.settled += flow.settled
+            if flow.unsettled:
+                tally.unsettled += 1
+            tally.payment(
+                flow.started_at,
                 flight.first,
-                flight.attempts,
-                approved,
-                code,
-                info.outcome,
-                (answer_at - flight.t0) * 1000.0,
+                flow.attempts,
+                flow.status == "approved",
+                flow.code,
+                flow.info.outcome,
+                flow.elapsed_ms,
                 flight.payment.amount,
             )

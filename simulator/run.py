@@ -164,7 +164,7 @@ def summarise(
         },
         timeouts={
             "timeouts": sum(t.timeouts for t in tallies),
-            "voided_late_approvals": sum(t.voided_late_approvals for t in tallies),
+            "voided_late_approvals": sum(t.reversed_approvals for t in tallies),
         },
         cost=Cost(
             total=round(cost, 2),

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scenarios.conditions import PaymentAttributes, SegmentKey
-from scenarios.schema import RoutingPolicy, WeightedStrategy
+from scenarios.schema import RoutingPolicy
 
 DEFAULT_RULE = "default"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Candidates:
-    """The acquirers a matched rule allows, in the rule's order, with volume weights.
+    """The acquirers a matched rule allows, in the rule's order, with the rule's own
+    volume weights if it sets any (the ``weighted`` strategy reads them).
 
     One object per rule, made once by the rule book, so it hashes by identity: cheap
     as a cache key on the per-payment path.
@@ -27,25 +28,20 @@ class RuleBook:
     """A policy's rules plus its default list; results cached per payment segment."""
 
     def __init__(self, policy: RoutingPolicy) -> None:
-        strategy = policy.strategy
-        base_weights = strategy.weights if isinstance(strategy, WeightedStrategy) else None
-
-        def weights(acquirers: list[str], own: dict[str, float] | None) -> tuple[float, ...] | None:
-            chosen = own or base_weights
-            if chosen is None:
-                return None
-            return tuple(chosen.get(a, 0.0) for a in acquirers)
-
         self._rules = [
             (
                 rule.when,
-                Candidates(rule.name, tuple(rule.acquirers), weights(rule.acquirers, rule.weights)),
+                Candidates(
+                    rule.name,
+                    tuple(rule.acquirers),
+                    tuple(rule.weights.get(a, 0.0) for a in rule.acquirers)
+                    if rule.weights
+                    else None,
+                ),
             )
             for rule in policy.rules
         ]
-        self._default = Candidates(
-            DEFAULT_RULE, tuple(policy.default), weights(policy.default, None)
-        )
+        self._default = Candidates(DEFAULT_RULE, tuple(policy.default), None)
         self._segment = SegmentKey([when for when, _ in self._rules])
         self._cache: dict[tuple[object, ...], Candidates] = {}
 

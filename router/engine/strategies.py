@@ -1,6 +1,16 @@
 """Routing strategies: how a rule's candidate acquirers are ordered for one payment.
 
 The first acquirer of the order gets the first attempt; cascades follow the order.
+This module holds the strategy API (what every strategy, built in or written by a user,
+implements) and the built-in strategies; :mod:`router.engine.registry` names them by
+their scenario ``type``.
+
+A strategy sees the payment, its candidates and ``now`` (seconds on the driver's clock),
+and learns from full attempt results (:class:`AttemptResult`: decline class, code,
+latency, fee, time). It decides itself what counts as a success: the card's own declines
+never count against an acquirer (``acquirer_verdict``). Every :class:`Ordering` carries
+``propensity``, the probability with which the strategy chose its first acquirer, which
+offline evaluation of logged traffic needs.
 """
 
 from __future__ import annotations
@@ -8,23 +18,31 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from router.engine.rules import Candidates
 from scenarios.conditions import PaymentAttributes
-from scenarios.schema import SrWindowStrategy
+from scenarios.schema import SrWindowStrategy, WeightedStrategy
 from scenarios.streams import UniformStream
+from scenarios.taxonomy import OutcomeClass
 
 Segment = tuple[object, ...]
+
+# How many posterior draws estimate the first-choice probability of a sampled score.
+PROPENSITY_DRAWS: Final = 512
 
 
 class Ordering(NamedTuple):
     """Where one payment goes: acquirers in attempt order, and why.
 
     ``rule`` is the routing rule that yielded the candidates, ``segment`` the
-    strategy's segment key, ``preferred`` the model's own pick before exploration.
+    strategy's segment key, ``preferred`` the model's own pick before exploration,
+    ``explored`` whether this payment was an exploration, ``propensity`` the probability
+    that the strategy would put ``acquirers[0]`` first for this payment (NaN when the
+    engine was told not to estimate it).
     """
 
     rule: str
@@ -32,53 +50,143 @@ class Ordering(NamedTuple):
     segment: Segment
     preferred: str
     explored: bool
+    propensity: float
 
 
+class AttemptResult(NamedTuple):
+    """One attempt's answer, as the strategy that routed it learns from it.
+
+    ``outcome`` is the decline class (``approved`` for an approval), ``code`` the
+    normalised ISO 8583 code, ``acquirer_side`` whether the failure is the acquirer's
+    (never the card's own problem), ``latency_ms`` how long the answer took, ``fee`` the
+    fee the attempt cost (minor units), ``at`` when the answer arrived (seconds).
+    """
+
+    decision: Ordering
+    acquirer: str
+    code: str
+    outcome: OutcomeClass
+    acquirer_side: bool
+    latency_ms: float
+    fee: float
+    at: float
+
+
+SUCCESS: Final = 1
+FAILURE: Final = 0
+NEUTRAL: Final = -1  # says nothing about the acquirer (the card's own decline)
+
+
+def acquirer_verdict(result: AttemptResult) -> int:
+    """``SUCCESS`` for an approval, ``FAILURE`` for the acquirer's fault, else ``NEUTRAL``."""
+    if result.outcome is OutcomeClass.APPROVED:
+        return SUCCESS
+    if result.acquirer_side:
+        return FAILURE
+    return NEUTRAL
+
+
+class StrategyContext:
+    """What a strategy is given besides its own parameters.
+
+    ``uniforms`` are the routing stream's uniforms (exploration, splits), ``generator``
+    the same stream as a numpy generator, ``acquirers`` the scenario's acquirer names and
+    ``propensities`` whether decisions must carry their first-choice probability.
+    """
+
+    __slots__ = ("_estimator", "acquirers", "generator", "propensities", "uniforms")
+
+    def __init__(
+        self, uniforms: UniformStream, acquirers: tuple[str, ...], propensities: bool = True
+    ) -> None:
+        self.uniforms = uniforms
+        self.generator: np.random.Generator = uniforms.generator
+        self.acquirers = acquirers
+        self.propensities = propensities
+        self._estimator: np.random.Generator | None = None
+
+    def estimator(self) -> np.random.Generator:
+        """A generator of its own for Monte-Carlo estimates: drawing from it never shifts
+        the routing stream, so estimating propensities leaves every decision unchanged."""
+        if self._estimator is None:
+            self._estimator = self.generator.spawn(1)[0]
+        return self._estimator
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Strategy:
-    """What every strategy does. A base class rather than a protocol: compiled, the
-    engine's calls to it dispatch natively (see setup.py)."""
+    """The strategy API. Subclass it (a user's own strategy too) and override ``order``;
+    override ``record`` (and set ``learns = True``) if answers change later decisions."""
 
-    learns = False  # False when record() is a no-op: callers may skip feedback entirely
+    # False when record() is a no-op: callers may skip feedback entirely
+    learns: ClassVar[bool] = False
 
-    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
-        raise NotImplementedError
+    def __init__(self, params: Any = None, context: StrategyContext | None = None) -> None:
+        return None
 
-    def record(self, segment: Segment, acquirer: str, success: bool) -> None:
+    def order(self, payment: PaymentAttributes, candidates: Candidates, now: float) -> Ordering:
+        """The candidates in attempt order for ``payment`` at time ``now``."""
+        raise NotImplementedError("a strategy must implement order()")
+
+    def record(self, result: AttemptResult) -> None:
+        """Learn from an attempt's answer when it arrives."""
         return None
 
     def scores(self) -> dict[str, dict[str, float]]:
+        """Current scores per segment and acquirer, for the admin API (empty if none)."""
         return {}
 
 
-_NO_SEGMENT: Segment = ()
+NO_SEGMENT: Segment = ()
 
 
 class Priority(Strategy):
     """Candidates in the rule's order."""
 
-    def __init__(self) -> None:
+    def __init__(self, params: Any = None, context: StrategyContext | None = None) -> None:
         self._orderings: dict[Candidates, Ordering] = {}
 
-    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
+    def order(self, payment: PaymentAttributes, candidates: Candidates, now: float) -> Ordering:
         found = self._orderings.get(candidates)
         if found is None:
             acquirers = candidates.acquirers
             found = self._orderings[candidates] = Ordering(
-                candidates.rule, acquirers, _NO_SEGMENT, acquirers[0], False
+                candidates.rule, acquirers, NO_SEGMENT, acquirers[0], False, 1.0
             )
         return found
 
 
 class Weighted(Strategy):
-    """Volume split: the first attempt goes to a candidate drawn by weight."""
+    """Volume split: the first attempt goes to a candidate drawn by weight.
 
-    def __init__(self, uniforms: UniformStream) -> None:
-        self._uniforms = uniforms
+    A rule's own weights win over the strategy's; a candidate without a weight gets none
+    of the first attempts (it still takes cascades).
+    """
 
-    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
+    def __init__(self, config: WeightedStrategy, context: StrategyContext) -> None:
+        self._uniforms = context.uniforms
+        self._base = config.weights
+        self._weights: dict[Candidates, tuple[float, ...]] = {}
+
+    def _weights_for(self, candidates: Candidates) -> tuple[float, ...]:
+        found = self._weights.get(candidates)
+        if found is None:
+            own = candidates.weights
+            if own is None:
+                base = self._base
+                found = tuple(base.get(a, 0.0) for a in candidates.acquirers) if base else ()
+            else:
+                found = own
+            if not found or not sum(found) > 0.0:
+                found = tuple(1.0 for _ in candidates.acquirers)
+            self._weights[candidates] = found
+        return found
+
+    def order(self, payment: PaymentAttributes, candidates: Candidates, now: float) -> Ordering:
         acquirers = candidates.acquirers
-        weights = candidates.weights or tuple(1.0 for _ in acquirers)
-        target = self._uniforms.next() * sum(weights)
+        weights = self._weights_for(candidates)
+        total = sum(weights)
+        target = self._uniforms.next() * total
         pick = len(acquirers) - 1
         running = 0.0
         for i, w in enumerate(weights):
@@ -88,15 +196,36 @@ class Weighted(Strategy):
                 break
         chosen = acquirers[pick]
         order = (chosen, *(a for a in acquirers if a != chosen))
-        return Ordering(candidates.rule, order, _NO_SEGMENT, chosen, False)
+        return Ordering(candidates.rule, order, NO_SEGMENT, chosen, False, weights[pick] / total)
 
 
-def _rank(acquirers: tuple[str, ...], scores: list[float]) -> tuple[str, ...]:
+def rank(acquirers: tuple[str, ...], scores: list[float]) -> tuple[str, ...]:
     """Acquirers by score, best first; ties keep the rule's order (stable)."""
     if len(acquirers) == 2:
         return acquirers if scores[0] >= scores[1] else (acquirers[1], acquirers[0])
     ranked = sorted(range(len(acquirers)), key=scores.__getitem__, reverse=True)
     return tuple([acquirers[i] for i in ranked])
+
+
+def segment_key(fields: list[str]) -> Callable[[PaymentAttributes], Segment]:
+    """A function giving a payment's segment: the values of ``fields``, as a tuple."""
+    if not fields:
+        return lambda p: NO_SEGMENT
+    if len(fields) == 1:
+        field = attrgetter(fields[0])  # one field: wrap its value in a 1-tuple
+        return lambda p: (field(p),)
+    return attrgetter(fields[0], fields[1], *fields[2:])
+
+
+def best_of_posterior(
+    rng: np.random.Generator, alphas: list[float], betas: list[float], chosen: int
+) -> float:
+    """Monte-Carlo probability that a draw from Beta(alphas[chosen], betas[chosen]) is
+    the largest of independent Beta draws (the first choice of Thompson sampling)."""
+    draws = rng.beta(
+        np.asarray(alphas)[:, None], np.asarray(betas)[:, None], (len(alphas), PROPENSITY_DRAWS)
+    )
+    return float(np.mean(np.argmax(draws, axis=0) == chosen))
 
 
 class SuccessWindow:
@@ -145,30 +274,25 @@ class SuccessWindow:
 class SrWindow(Strategy):
     """Sliding-window success-rate routing with exploration (see SrWindowStrategy)."""
 
-    learns = True
+    learns: ClassVar[bool] = True
 
-    def __init__(self, config: SrWindowStrategy, uniforms: UniformStream) -> None:
+    def __init__(self, config: SrWindowStrategy, context: StrategyContext) -> None:
         self.config = config
-        self._uniforms = uniforms
-        self._rng: np.random.Generator = uniforms.generator
-        fields = config.segment_by
-        self._segment_of: Callable[[PaymentAttributes], Segment]
-        if not fields:
-            self._segment_of = lambda p: _NO_SEGMENT
-        elif len(fields) == 1:
-            field = attrgetter(fields[0])  # one field: wrap its value in a 1-tuple
-            self._segment_of = lambda p: (field(p),)
-        else:
-            self._segment_of = attrgetter(fields[0], fields[1], *fields[2:])
+        self._context = context
+        self._uniforms = context.uniforms
+        self._rng: np.random.Generator = context.generator
+        self._propensities = context.propensities
+        self._segment_of = segment_key(list(config.segment_by))
         self._windows: dict[Segment, dict[str, SuccessWindow]] = {}
         self._rankings: dict[Segment, dict[Candidates, Ordering]] = {}
         self._thompson_scores = config.score == "thompson"
         self._exploration = config.exploration
+        self._slow_ms = config.latency_threshold_ms
         self._reset_margin = (
             config.reset_sigma / math.sqrt(config.window) if config.reset_sigma > 0 else None
         )
 
-    def order(self, payment: PaymentAttributes, candidates: Candidates) -> Ordering:
+    def order(self, payment: PaymentAttributes, candidates: Candidates, now: float) -> Ordering:
         segment = self._segment_of(payment)
         windows = self._windows.get(segment)
         if windows is None:
@@ -176,43 +300,75 @@ class SrWindow(Strategy):
         acquirers = candidates.acquirers
         n = len(acquirers)
         if n == 1:
-            return Ordering(candidates.rule, acquirers, segment, acquirers[0], False)
+            return Ordering(candidates.rule, acquirers, segment, acquirers[0], False, 1.0)
         uniforms = self._uniforms
-        explore = uniforms.next() < self._exploration
+        h = self._exploration
+        explore = uniforms.next() < h
         if self._thompson_scores:
-            order = _rank(acquirers, [self._thompson(windows.get(a)) for a in acquirers])
-            ordering = Ordering(candidates.rule, order, segment, order[0], False)
-        else:
-            # The ranking only changes when a window's success count does (most answers
-            # replace a success with a success), so it is cached until then.
-            rankings = self._rankings.get(segment)
-            if rankings is None:
-                rankings = self._rankings[segment] = {}
-            cached = rankings.get(candidates)
-            if cached is None:
-                # equal-size windows: success counts rank like rates; unseen = optimistic
-                full = self.config.window
-                order = _rank(
-                    acquirers,
-                    [w.successes if (w := windows.get(a)) is not None else full for a in acquirers],
-                )
-                cached = rankings[candidates] = Ordering(
-                    candidates.rule, order, segment, order[0], False
-                )
-            ordering = cached
+            order = rank(acquirers, [self._thompson(windows.get(a)) for a in acquirers])
+            preferred = order[0]
+            if explore:  # hedging: every candidate scored equal for this payment
+                pick = acquirers[min(int(uniforms.next() * n), n - 1)]
+                order = (pick, *(a for a in order if a != pick))
+            propensity = self._thompson_propensity(acquirers, windows, order[0])
+            return Ordering(candidates.rule, order, segment, preferred, explore, propensity)
+        # The ranking only changes when a window's success count does (most answers
+        # replace a success with a success), so it is cached until then.
+        rankings = self._rankings.get(segment)
+        if rankings is None:
+            rankings = self._rankings[segment] = {}
+        ordering = rankings.get(candidates)
+        if ordering is None:
+            # equal-size windows: success counts rank like rates; unseen = optimistic
+            full = self.config.window
+            order = rank(
+                acquirers,
+                [w.successes if (w := windows.get(a)) is not None else full for a in acquirers],
+            )
+            ordering = rankings[candidates] = Ordering(
+                candidates.rule, order, segment, order[0], False, 1.0 - h + h / n
+            )
         if explore:
             # hedging: every candidate scored equal for this payment
             pick = acquirers[min(int(uniforms.next() * n), n - 1)]
             order = (pick, *(a for a in ordering.acquirers if a != pick))
-            return Ordering(candidates.rule, order, segment, ordering.preferred, True)
+            propensity = h / n + (1.0 - h) * (pick == ordering.preferred)
+            return Ordering(candidates.rule, order, segment, ordering.preferred, True, propensity)
         return ordering
+
+    def _thompson_propensity(
+        self, acquirers: tuple[str, ...], windows: dict[str, SuccessWindow], first: str
+    ) -> float:
+        """P(first choice = ``first``): hedging's share, plus the chance that sampling
+        from the windows' posteriors puts ``first`` on top."""
+        if not self._propensities:
+            return math.nan
+        alphas: list[float] = []
+        betas: list[float] = []
+        for a in acquirers:
+            w = windows.get(a)
+            successes = self.config.window if w is None else w.successes
+            alphas.append(successes + 1.0)
+            betas.append(self.config.window - successes + 1.0)
+        h = self._exploration
+        n = len(acquirers)
+        p_best = best_of_posterior(self._context.estimator(), alphas, betas, acquirers.index(first))
+        return h / n + (1.0 - h) * p_best
 
     def _thompson(self, window: SuccessWindow | None) -> float:
         if window is None:  # untried: a full window of successes, as the window score has it
             return float(self._rng.beta(self.config.window + 1, 1.0))
         return float(self._rng.beta(window.successes + 1, window.size - window.successes + 1))
 
-    def record(self, segment: Segment, acquirer: str, success: bool) -> None:
+    def record(self, result: AttemptResult) -> None:
+        verdict = acquirer_verdict(result)
+        if verdict == NEUTRAL:
+            return
+        slow = self._slow_ms
+        # an approval slower than the latency threshold is not rewarded
+        success = verdict == SUCCESS and (slow is None or result.latency_ms <= slow)
+        segment = result.decision.segment
+        acquirer = result.acquirer
         windows = self._windows.get(segment)
         if windows is None:
             windows = self._windows[segment] = {}

@@ -48,7 +48,9 @@ traffic:
   issuer_declines: {{base: {{}}}}
 policies:
 """
-QUICK = "retry: {max_attempts: 2, attempt_timeout_ms: 250, budget_ms: 3000}"
+# voids and status inquiries wait at most 0.5 s: the scenario's retry policy sets it
+SETTLE = "void_timeout_ms: 500, status_timeout_ms: 500"
+QUICK = f"retry: {{max_attempts: 2, attempt_timeout_ms: 250, budget_ms: 3000, {SETTLE}}}"
 for _name, _acquirers, _retry in [
     ("psp_first", "[psp_ok, iso_ok]", QUICK),
     ("iso_first", "[iso_ok, psp_ok]", QUICK),
@@ -61,9 +63,13 @@ for _name, _acquirers, _retry in [
     (
         "hang_stop",
         "[iso_hang_ok, psp_ok]",
-        "retry: {attempt_timeout_ms: 250, budget_ms: 3000, on_timeout: stop}",
+        f"retry: {{attempt_timeout_ms: 250, budget_ms: 3000, on_timeout: stop, {SETTLE}}}",
     ),
-    ("slow", "[psp_slow, iso_ok]", "retry: {attempt_timeout_ms: 1000, budget_ms: 3000}"),
+    (
+        "slow",
+        "[psp_slow, iso_ok]",
+        f"retry: {{attempt_timeout_ms: 1000, budget_ms: 3000, {SETTLE}}}",
+    ),
 ]:
     SCENARIO += (
         f"  - {{name: {_name}, strategy: {{type: priority}}, default: {_acquirers}, {_retry}}}\n"
@@ -106,7 +112,7 @@ class Harness:
             self.scenario,
             TOKEN,
             transport=self.transport,
-            settings=RouterSettings(policy=policy, void_timeout_s=0.5, late_check_horizon_s=5.0),
+            settings=RouterSettings(policy=policy, late_check_horizon_s=5.0),
         )
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(self.app), base_url="http://router"

@@ -13,8 +13,9 @@ from scipy import integrate
 from scipy import stats as sps
 
 from router.engine import RoutingEngine, classify
+from router.engine.flow import FINISH, SEND
 from router.engine.rules import Candidates, RuleBook
-from router.engine.strategies import SrWindow
+from router.engine.strategies import AttemptResult, Ordering, SrWindow, StrategyContext
 from scenarios.sampler import Payment
 from scenarios.schema import RoutingPolicy, SrWindowStrategy
 from scenarios.streams import UniformStream
@@ -54,6 +55,25 @@ def policy(
 
 
 PRIORITY = {"type": "priority"}
+
+
+def answer(
+    decision: Ordering, acquirer: str, code: str, latency_ms: float = 100.0, at: float = 0.0
+) -> AttemptResult:
+    """The attempt result a driver hands the engine for an answer with ``code``."""
+    info = classify(code)
+    return AttemptResult(
+        decision, acquirer, code, info.outcome, info.acquirer_side, latency_ms, 0.0, at
+    )
+
+
+def outcome(segment: tuple[object, ...], acquirer: str, success: bool) -> AttemptResult:
+    """An approval, or an acquirer-side failure (do not honour), in ``segment``."""
+    return answer(
+        Ordering("r", (acquirer,), segment, acquirer, False, 1.0),
+        acquirer,
+        "00" if success else "05",
+    )
 
 
 # --- rules -----------------------------------------------------------------------------
@@ -265,7 +285,7 @@ def test_weighted_rule_weights_override_strategy_weights() -> None:
 
 def sr(**config: Any) -> SrWindow:
     cfg = SrWindowStrategy.model_validate({"type": "sr_window", **config})
-    return SrWindow(cfg, UniformStream(np.random.default_rng(11)))
+    return SrWindow(cfg, StrategyContext(UniformStream(np.random.default_rng(11)), ("a", "b", "c")))
 
 
 def sr_engine(seed: int = 5, **config: Any) -> RoutingEngine:
@@ -280,11 +300,11 @@ def test_sr_window_starts_optimistic_then_prefers_the_better_acquirer() -> None:
     assert d.acquirers == ("a", "b") and d.preferred == "a" and not d.explored
     # a few do-not-honours on a: untried b (still optimistic) takes over
     for _ in range(3):
-        engine.record(d, "a", classify("05"), 200.0, 0.0)
+        engine.record(answer(d, "a", "05", 200.0, 0.0))
     assert engine.decide(pay(), 1.0).acquirers == ("b", "a")
     # b then does worse than a: a is preferred again
     for _ in range(6):
-        engine.record(d, "b", classify("05"), 200.0, 1.0)
+        engine.record(answer(d, "b", "05", 200.0, 1.0))
     assert engine.decide(pay(), 2.0).preferred == "a"
     assert engine.scores() == {"visa/False": {"a": 122 / 125, "b": 119 / 125}}
 
@@ -293,10 +313,10 @@ def test_sr_window_window_forgets_old_outcomes() -> None:
     strategy = sr(window=10, reset_sigma=0.0, exploration=0.0)
     seg = ("visa", False)
     for _ in range(10):
-        strategy.record(seg, "a", False)
+        strategy.record(outcome(seg, "a", False))
     assert strategy.scores()["visa/False"]["a"] == 0.0
     for k in range(1, 11):
-        strategy.record(seg, "a", True)
+        strategy.record(outcome(seg, "a", True))
         assert strategy.scores()["visa/False"]["a"] == pytest.approx(k / 10)
 
 
@@ -315,8 +335,8 @@ def test_sr_window_window_forgets_old_outcomes() -> None:
 def test_only_acquirer_side_failures_count(code: str, moves: bool) -> None:
     engine = sr_engine(exploration=0.0)
     d = engine.decide(pay(), 0.0)
-    engine.record(d, "a", classify("00"), 100.0, 0.0)
-    engine.record(d, "a", classify(code), 100.0, 0.0)
+    engine.record(answer(d, "a", "00", 100.0, 0.0))
+    engine.record(answer(d, "a", code, 100.0, 0.0))
     rate = engine.scores()["visa/False"]["a"]
     assert rate == (124 / 125 if moves else 1.0), code
 
@@ -324,8 +344,8 @@ def test_only_acquirer_side_failures_count(code: str, moves: bool) -> None:
 def test_latency_threshold_makes_a_slow_approval_a_failure() -> None:
     engine = sr_engine(exploration=0.0, latency_threshold_ms=500.0)
     d = engine.decide(pay(), 0.0)
-    engine.record(d, "a", classify("00"), 500.0, 0.0)  # at the threshold: still a success
-    engine.record(d, "b", classify("00"), 900.0, 0.0)
+    engine.record(answer(d, "a", "00", 500.0, 0.0))  # at the threshold: still a success
+    engine.record(answer(d, "b", "00", 900.0, 0.0))
     assert engine.scores()["visa/False"] == {"a": 1.0, "b": 124 / 125}
     assert engine.decide(pay(), 1.0).preferred == "a"
 
@@ -339,13 +359,13 @@ def _reset_expected(p_max: float, window: int, sigma: float = 3.0) -> tuple[floa
 def test_three_sigma_reset_with_a_healthy_leader() -> None:
     strategy = sr(exploration=0.0)  # window 125, reset_sigma 3
     seg = ("visa", False)
-    strategy.record(seg, "a", True)  # p_max = 1.0: the 0.09 variance floor applies
+    strategy.record(outcome(seg, "a", True))  # p_max = 1.0: the 0.09 variance floor applies
     threshold, rebuilt = _reset_expected(1.0, 125)
     assert threshold == pytest.approx(0.919502, abs=1e-6)
     assert rebuilt == 115 / 125
     rates = []
     for _ in range(40):
-        strategy.record(seg, "b", False)
+        strategy.record(outcome(seg, "b", False))
         rates.append(strategy.scores()["visa/False"]["b"])
     # ten failures leave 115/125, above the threshold; the eleventh would drop below it
     assert rates[:10] == [(124 - k) / 125 for k in range(10)]
@@ -357,12 +377,12 @@ def test_three_sigma_reset_uses_the_leaders_own_variance() -> None:
     strategy = sr(exploration=0.0)
     seg = ("visa", False)
     for _ in range(50):  # alone in its segment a cannot fall below itself
-        strategy.record(seg, "a", False)
+        strategy.record(outcome(seg, "a", False))
     assert strategy.scores()["visa/False"]["a"] == 0.6
     threshold, rebuilt = _reset_expected(0.6, 125)  # 0.6 * 0.4 = 0.24 > 0.09
     rates = []
     for _ in range(120):
-        strategy.record(seg, "b", False)
+        strategy.record(outcome(seg, "b", False))
         rates.append(strategy.scores()["visa/False"]["b"])
     assert min(rates) == rebuilt == 59 / 125
     assert rebuilt > threshold >= rebuilt - 1 / 125
@@ -374,24 +394,24 @@ def test_order_follows_a_reset_even_when_the_failure_itself_changed_nothing() ->
     strategy = sr(window=10, exploration=0.0)
     candidates = Candidates("r", ("a", "b", "c"), None)
     for _ in range(10):  # alone in the segment: a sinks to 0 without a reset
-        strategy.record(("visa", False), "a", False)
+        strategy.record(outcome(("visa", False), "a", False))
     for _ in range(5):  # c, the best so far, sinks to 0.5
-        strategy.record(("visa", False), "c", False)
-    strategy.record(("visa", False), "b", True)  # b arrives full: p_max = 1.0
-    assert strategy.order(pay(), candidates).acquirers == ("b", "c", "a")
+        strategy.record(outcome(("visa", False), "c", False))
+    strategy.record(outcome(("visa", False), "b", True))  # b arrives full: p_max = 1.0
+    assert strategy.order(pay(), candidates, 0.0).acquirers == ("b", "c", "a")
     # this failure overwrites a failure (a's count does not move) but now falls below
     # 1 - 3 * 0.3 / sqrt(10) = 0.715, so a's window is rebuilt to 8/10, above c's 0.5
-    strategy.record(("visa", False), "a", False)
+    strategy.record(outcome(("visa", False), "a", False))
     assert strategy.scores()["visa/False"] == {"a": 0.8, "c": 0.5, "b": 1.0}
-    assert strategy.order(pay(), candidates).acquirers == ("b", "a", "c")
+    assert strategy.order(pay(), candidates, 0.0).acquirers == ("b", "a", "c")
 
 
 def test_reset_sigma_zero_disables_the_reset() -> None:
     strategy = sr(reset_sigma=0.0)
     seg = ("visa", False)
-    strategy.record(seg, "a", True)
+    strategy.record(outcome(seg, "a", True))
     for _ in range(125):
-        strategy.record(seg, "b", False)
+        strategy.record(outcome(seg, "b", False))
     assert strategy.scores()["visa/False"]["b"] == 0.0
 
 
@@ -399,7 +419,7 @@ def test_exploration_rate() -> None:
     engine = sr_engine(seed=9, exploration=0.2)
     d = engine.decide(pay(), 0.0)
     for _ in range(20):
-        engine.record(d, "b", classify("05"), 100.0, 0.0)
+        engine.record(answer(d, "b", "05", 100.0, 0.0))
     n = 20_000
     explored = other_first = 0
     for _ in range(n):
@@ -418,15 +438,15 @@ def test_thompson_scoring_prefers_the_better_window() -> None:
     engine = sr_engine(seed=4, exploration=0.0, score="thompson", reset_sigma=0.0)
     d = engine.decide(pay(), 0.0)
     for k in range(125):
-        engine.record(d, "a", classify("00" if k % 5 else "05"), 100.0, 0.0)  # 80 %
-        engine.record(d, "b", classify("00" if k % 2 else "05"), 100.0, 0.0)  # 50 %
+        engine.record(answer(d, "a", "00" if k % 5 else "05", 100.0, 0.0))  # 80 %
+        engine.record(answer(d, "b", "00" if k % 2 else "05", 100.0, 0.0))  # 50 %
     picks = [engine.decide(pay(), 0.0) for _ in range(2_000)]
     assert all(p.preferred == "a" for p in picks)  # Beta(101, 26) vs Beta(63, 64)
     # with close windows Thompson sampling splits the traffic instead
     close = sr_engine(seed=4, exploration=0.0, score="thompson", reset_sigma=0.0)
     for k in range(125):
-        close.record(d, "a", classify("00" if k % 10 else "05"), 100.0, 0.0)
-        close.record(d, "b", classify("00" if k % 9 else "05"), 100.0, 0.0)
+        close.record(answer(d, "a", "00" if k % 10 else "05", 100.0, 0.0))
+        close.record(answer(d, "b", "00" if k % 9 else "05", 100.0, 0.0))
     wins_a = sum(close.decide(pay(), 0.0).preferred == "a" for _ in range(2_000))
     # P(Beta(113, 14) > Beta(112, 15)): a's 13 failures against b's 14
     a_post, b_post = sps.beta(113, 14), sps.beta(112, 15)
@@ -442,9 +462,9 @@ def test_thompson_starts_optimistic_like_the_window_score() -> None:
     engine = sr_engine(seed=2, exploration=0.0, score="thompson", reset_sigma=0.0)
     d = engine.decide(pay(), 0.0)
     for k in range(125):
-        engine.record(d, "a", classify("05" if k < 5 else "00"), 100.0, 0.0)  # 96 %
+        engine.record(answer(d, "a", "05" if k < 5 else "00", 100.0, 0.0))  # 96 %
     share_b = sum(engine.decide(pay(), 0.0).preferred == "b" for _ in range(2_000)) / 2_000
-    engine.record(d, "b", classify("00"), 100.0, 0.0)
+    engine.record(answer(d, "b", "00", 100.0, 0.0))
     share_b_after_one = (
         sum(engine.decide(pay(), 0.0).preferred == "b" for _ in range(2_000)) / 2_000
     )
@@ -488,14 +508,14 @@ def test_sr_order_always_ranks_by_the_current_windows(
     candidate_objects = [Candidates(f"r{i}", a, None) for i, a in enumerate(CANDIDATE_LISTS)]
     for kind, network, which, success in script:
         if kind == "record":
-            strategy.record((network,), which, success)
+            strategy.record(outcome((network,), which, success))
             continue
         candidates = candidate_objects[which]
         acquirers = candidates.acquirers
         rates = strategy.scores().get(network, {})
         # best window first, ties in rule order; an untried acquirer counts as all successes
         expected = tuple(sorted(acquirers, key=lambda a: -rates.get(a, 1.0)))
-        got = strategy.order(pay(network=network), candidates)
+        got = strategy.order(pay(network=network), candidates, 0.0)
         assert got.acquirers == expected, (rates, got)
         assert got.preferred == expected[0] and not got.explored
 
@@ -506,9 +526,9 @@ def test_scores_report_per_segment() -> None:
         engine.decide(pay(), 0.0),
         engine.decide(pay(network="mastercard", issuer_country="US"), 0.0),
     )
-    engine.record(dv, "a", classify("05"), 100.0, 0.0)
-    engine.record(dm, "b", classify("96"), 100.0, 0.0)
-    engine.record(dm, "a", classify("00"), 100.0, 0.0)
+    engine.record(answer(dv, "a", "05", 100.0, 0.0))
+    engine.record(answer(dm, "b", "96", 100.0, 0.0))
+    engine.record(answer(dm, "a", "00", 100.0, 0.0))
     assert engine.scores() == {
         "visa/False": {"a": 124 / 125},
         "mastercard/True": {"b": 124 / 125, "a": 1.0},
@@ -517,13 +537,13 @@ def test_scores_report_per_segment() -> None:
     assert engine.decide(pay(), 0.0).preferred == "b"
     assert engine.decide(pay(network="mastercard", issuer_country="US"), 0.0).preferred == "a"
     flat = sr_engine(exploration=0.0, segment_by=[])
-    flat.record(flat.decide(pay(), 0.0), "a", classify("05"), 100.0, 0.0)
+    flat.record(answer(flat.decide(pay(), 0.0), "a", "05"))
     assert flat.scores() == {"all": {"a": 124 / 125}}
 
 
-# --- end to end: decide, record, cascade -----------------------------------------------
+# --- end to end: decide, record, cascade (the flow drives the cascade) -----------------
 
-FAILURES = ["05", "19", "51", "54", "91", "96", "68", "94", "41", "XX"]
+FAILURES = ["05", "19", "51", "54", "91", "96", "94", "41", "XX"]
 
 
 @settings(max_examples=100, deadline=None)
@@ -556,17 +576,21 @@ def test_cascade_never_repeats_and_stops_at_max_attempts(
     )
     for now in range(3):
         d = engine.decide(first_payment, float(now))
-        tried = [d.acquirers[0]]
+        flow = engine.flow(d, float(now))
+        assert flow.start(float(now)) == SEND
+        tried = [flow.acquirer]
         for code in answers:
-            info = classify(code)
-            engine.record(d, tried[-1], info, 100.0, float(now))
-            nxt = engine.next_acquirer(d, len(tried), info, elapsed_ms=100.0 * len(tried))
-            # default retry policy: every cascadable class cascades, timeouts are voided
-            should_go_on = info.cascadable and len(tried) < min(max_attempts, 4)
-            assert (nxt is not None) == should_go_on, (code, tried)
-            if nxt is None:
+            engine.record(answer(d, tried[-1], code, 100.0, float(now)))
+            action = flow.on_answered(code, classify(code), True, now + 0.1 * len(tried))
+            # default retry policy: every cascadable class cascades
+            should_go_on = classify(code).cascadable and len(tried) < min(max_attempts, 4)
+            assert (action == SEND) == should_go_on, (code, tried)
+            if action == FINISH:
+                assert flow.status == (
+                    "declined" if code != "91" and code not in ("96", "94") else "failed"
+                )
                 break
-            tried.append(nxt)
+            tried.append(flow.acquirer)
         assert len(tried) == len(set(tried)), tried
         assert len(tried) <= max_attempts
         assert tuple(tried) == d.acquirers[: len(tried)]
@@ -575,17 +599,32 @@ def test_cascade_never_repeats_and_stops_at_max_attempts(
 def test_cascade_walks_the_order_then_stops() -> None:
     engine = RoutingEngine(policy(PRIORITY, max_attempts=3), np.random.default_rng(0))
     d = engine.decide(pay(), 0.0)
-    assert engine.next_acquirer(d, 1, classify("05"), 300.0) == "b"
-    assert engine.next_acquirer(d, 1, classify("00"), 300.0) is None  # approved: done
-    assert engine.next_acquirer(d, 2, classify("96"), 600.0) == "c"
-    assert engine.next_acquirer(d, 3, classify("05"), 900.0) is None  # max_attempts
-    assert engine.next_acquirer(d, 1, classify("51"), 300.0) is None
-    assert engine.next_acquirer(d, 1, classify("41"), 300.0) is None
-    assert engine.next_acquirer(d, 1, classify("05"), 10_000.0) is None  # budget spent
+
+    def after(*codes: str, at: float = 0.3) -> tuple[int, str]:
+        flow = engine.flow(d, 0.0)
+        action = flow.start(0.0)
+        for k, code in enumerate(codes, 1):
+            action = flow.on_answered(code, classify(code), True, at * k)
+        return action, flow.acquirer if action == SEND else flow.status
+
+    assert after("05") == (SEND, "b")
+    assert after("00") == (FINISH, "approved")
+    assert after("05", "96") == (SEND, "c")
+    assert after("05", "96", "05") == (FINISH, "declined")  # max_attempts
+    assert after("51") == (FINISH, "declined")
+    assert after("41") == (FINISH, "declined")
+    assert after("05", at=10.0) == (FINISH, "declined")  # budget spent
     short = RoutingEngine(
         policy(PRIORITY, default=["a", "b"], max_attempts=5), np.random.default_rng(0)
     )
     d2 = short.decide(pay(), 0.0)
-    assert short.next_acquirer(d2, 2, classify("05"), 300.0) is None  # out of candidates
-    assert engine.attempt_timeout_ms(7_000.0) == 3_000.0
-    assert engine.voids_on_timeout
+    flow = short.flow(d2, 0.0)
+    flow.start(0.0)
+    flow.on_answered("05", classify("05"), True, 0.3)
+    assert flow.on_answered("05", classify("05"), True, 0.6) == FINISH  # out of candidates
+    # the next attempt may take what the budget leaves
+    late = engine.flow(d, 0.0)
+    late.start(0.0)
+    assert late.on_answered("05", classify("05"), True, 7.0) == SEND
+    assert late.timeout_ms == 3_000.0
+    assert engine.retry.voids_first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from router.engine import RoutingEngine, classify
+from router.engine import AttemptResult, RoutingEngine, classify
 from scenarios.sampler import Payment
 from scenarios.schema import Scenario
 
@@ -23,5 +23,10 @@ def test_a_learning_engine_changes_its_mind_after_feedback(baseline: Scenario) -
     engine = RoutingEngine(baseline.policy("sr_window"), np.random.default_rng(1))
     first = engine.decide(CARD, 0.0)
     for _ in range(60):  # the preferred acquirer keeps failing on the acquirer side
-        engine.record(first, first.preferred, classify("05"), 200.0, 1.0)
+        info = classify("05")
+        engine.record(
+            AttemptResult(
+                first, first.preferred, "05", info.outcome, info.acquirer_side, 200.0, 0.0, 1.0
+            )
+        )
     assert engine.decide(CARD, 2.0).preferred != first.preferred

@@ -51,7 +51,9 @@ def _everything(scenario: Scenario, policy: str, event_per_step: bool) -> tuple[
         "queue_waits_s": [q.total_wait_s for q in replication.queues],
         "queue_admitted": [q.admitted for q in replication.queues],
         "timeouts": tally.timeouts,
-        "voided_late_approvals": tally.voided_late_approvals,
+        "reversed_approvals": tally.reversed_approvals,
+        "settled": tally.settled,
+        "unsettled": tally.unsettled,
     }
     return json.dumps(everything, sort_keys=True), replication.arrived
 
