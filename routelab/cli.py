@@ -15,8 +15,9 @@ from routelab.loadtest import loadtest_command
 from routelab.progress import simulation_progress
 from routelab.report import compare_command, report_command
 from routelab.serve import serve_command
+from routelab.set_option import SetOption, load_with_overrides
 from routelab.tables import comparison_table
-from scenarios.loader import ScenarioError, load_scenario
+from scenarios.loader import ScenarioError
 from scenarios.schema import Scenario
 
 app = typer.Typer(
@@ -38,13 +39,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def _load(path: str) -> Scenario:
-    from router.engine.registry import check_strategies
-
+def _load(path: str, overrides: list[str] | None = None) -> Scenario:
     try:
-        scenario = load_scenario(path)
-        check_strategies(scenario, path)
-        return scenario
+        return load_with_overrides(path, overrides or ())
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
 
@@ -59,12 +56,13 @@ def simulate(
         list[str] | None,
         typer.Option("--policy", help="Policy to run (repeat for several); default: the first."),
     ] = None,
+    overrides: SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Simulate a scenario in virtual time and write summary.json per policy."""
     from simulator import simulate as run_simulation
 
-    loaded = _load(scenario)
+    loaded = _load(scenario, overrides)
     names = policy or [loaded.policies[0].name]
     for name in names:
         try:
@@ -99,11 +97,15 @@ def schema() -> None:
 
 
 @app.command()
-def validate(scenario: Annotated[str, typer.Argument(help="Scenario file to check.")]) -> None:
+def validate(
+    scenario: Annotated[str, typer.Argument(help="Scenario file to check.")],
+    overrides: SetOption = None,
+) -> None:
     """Check a scenario file and say what is wrong with it, if anything."""
-    loaded = _load(scenario)
+    loaded = _load(scenario, overrides)
+    label = " ".join([scenario, *(f"--set {text}" for text in overrides or ())])
     console.print(
-        f"{scenario}: ok: {len(loaded.acquirers)} acquirers, {len(loaded.policies)} policies "
+        f"{escape(label)}: ok: {len(loaded.acquirers)} acquirers, {len(loaded.policies)} policies "
         f"({', '.join(p.name for p in loaded.policies)})",
         highlight=False,
         soft_wrap=True,

@@ -8,6 +8,7 @@ acquirers' ledgers disagree (a reconciliation mismatch outranks an SLO breach).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,10 @@ from loadtests.options import (
     Model,
     OptionError,
 )
+from routelab.set_option import SetOption, load_with_overrides
+from scenarios.loader import ScenarioError
+from scenarios.schema import Scenario
+from scenarios.transform import scenario_yaml
 
 console = Console()
 errors = Console(stderr=True)
@@ -125,6 +130,7 @@ def loadtest_command(
             "--late-ms", help="A send this many ms behind its intended time counts as late."
         ),
     ] = DEFAULT_LATE_MS,
+    overrides: SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Load-test the routing service with Locust: open-model arrivals from the scenario,
@@ -141,6 +147,10 @@ def loadtest_command(
     from routelab.tables import comparison_table
 
     try:
+        overridden = load_with_overrides(scenario, overrides) if overrides else None
+    except ScenarioError as exc:
+        raise _fail(str(exc), EXIT_BAD_INPUT) from None
+    try:
         harness = HarnessOptions(
             scenario=scenario,
             duration_s=duration,
@@ -154,6 +164,15 @@ def loadtest_command(
             think_time_s=think_time,
             slo=tuple(slo or ()),
         )
+        if overridden is not None:
+            harness = replace(harness, scenario=_write_scenario(overridden, out))
+            if target is not None:
+                errors.print(
+                    "note: with --target the running router and acquirers keep their own "
+                    "scenario; --set changes the traffic sent (and a policy sent with --policy)",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         test = LoadTest(
             out=out,
             harness=harness,
@@ -176,6 +195,18 @@ def loadtest_command(
         console.print(escape(line), style=style, highlight=False, soft_wrap=True)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
+
+
+def _write_scenario(scenario: Scenario, out: Path) -> str:
+    """Write the overridden scenario into the run directory, for the stack and the workers.
+
+    The mock acquirers, the router and every Locust worker load the scenario from a
+    path; this file is that path, and the record of what the run played.
+    """
+    path = out.resolve() / "scenario.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(scenario_yaml(scenario), encoding="utf-8")
+    return str(path)
 
 
 def _model(name: str) -> Model:

@@ -203,6 +203,41 @@ def test_the_closed_model_runs_users_with_think_time(scenario_file: Path, tmp_pa
     assert summary.reconciliation is not None and summary.reconciliation["missing"] == 0
 
 
+def test_set_overrides_reach_the_router_the_mocks_and_the_workers(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    result = loadtest(
+        str(scenario_file),
+        "--out",
+        str(tmp_path),
+        "--duration",
+        "5",
+        "--model",
+        "closed",
+        "--users",
+        "4",
+        "--think-time",
+        "0.05",
+        "--warmup",
+        "0",
+        "--set",
+        "policies[sr_window].strategy={type: priority}",
+        "--set",
+        "acquirers[acq_x].approval.base=0",
+        "--set",
+        "seed=5",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "scenario.yaml").exists()  # what the run played, kept with it
+    summary = read_summary(tmp_path)
+    assert summary.payments > 25
+    assert summary.seed == 5  # the workers' plan
+    assert summary.acquirer_share["acq_x"] == 1.0  # the router: priority, acq_x first
+    assert summary.acquirer_auth_rate["acq_x"] == 0.0  # the mocks: acq_x approves nothing
+    assert summary.auth_rate is not None and summary.auth_rate > 0.8  # acq_y saves them
+    assert summary.reconciliation is not None and summary.reconciliation["missing"] == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -210,6 +245,7 @@ def test_the_closed_model_runs_users_with_think_time(scenario_file: Path, tmp_pa
         (["--slo", "auth_rate_min=2"], "auth_rate_min=2"),
         (["--duration", "5000", "--truncate"], "cannot truncate"),
         (["--policy", "fastest"], "no policy named 'fastest'"),
+        (["--set", "acquirers[acq_z].approval.base=0"], "acquirers[acq_z]: no acquirer named"),
     ],
 )
 def test_bad_input_exits_2_before_starting_anything(

@@ -330,3 +330,147 @@ def test_terminal_tables_print_undefined_figures_as_n_a() -> None:
     assert "nan" not in text.lower()
     cost_line = next(line for line in text.splitlines() if "cost bps" in line)
     assert "n/a" in cost_line
+
+
+# --- --set overrides ---------------------------------------------------------------------
+
+
+def test_set_changes_what_is_simulated(tiny: Path, tmp_path: Path) -> None:
+    common = ("--policy", "priority", "--replications", "2", "--quiet")
+    plain = run_cli("simulate", tiny, "--out", tmp_path / "plain", *common, cwd=tmp_path)
+    weaker = run_cli(
+        "simulate",
+        tiny,
+        "--set",
+        "acquirers[acq_a].approval.base=0.5",
+        "--out",
+        tmp_path / "weaker",
+        *common,
+        cwd=tmp_path,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert weaker.returncode == 0, weaker.stderr
+    before, after = read_summary(tmp_path / "plain"), read_summary(tmp_path / "weaker")
+    assert before["payments"] == after["payments"]  # the same seed: the same payments
+    # acq_a approves about half of what the issuers would; cascades to acq_b save some
+    assert before["acquirer_auth_rate"]["acq_a"] > 0.85
+    assert after["acquirer_auth_rate"]["acq_a"] < 0.55
+    assert after["first_attempt_auth_rate"] < before["first_attempt_auth_rate"] - 0.3
+    assert after["auth_rate"] < before["auth_rate"]
+
+
+def test_validate_with_set_reports_the_overridden_scenario(tiny: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "validate",
+        tiny,
+        "--set",
+        "policies[sr_window].strategy.window=50",
+        "--set",
+        "acquirers[acq_b].latency={dist: fixed, ms: 200}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"{tiny} --set policies[sr_window].strategy.window=50 "
+        "--set acquirers[acq_b].latency={dist: fixed, ms: 200}: ok: 2 acquirers"
+    ) in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "override", "message"),
+    [
+        (
+            "validate",
+            "policies[sr_window].strategy.windw=50",
+            "policies[sr_window].strategy.windw: unknown key; did you mean 'window'?",
+        ),
+        (
+            "simulate",
+            "acquirers[acq_c].approval.base=0.5",
+            "acquirers[acq_c]: no acquirer named 'acq_c' (known: acq_a, acq_b)",
+        ),
+        (
+            "loadtest",
+            "acquirers[2].approval.base=0.5",
+            "acquirers[2]: index 2 out of range: acquirers has 2 items (0 to 1)",
+        ),
+        (
+            "loadtest",
+            "acquirers[acq_b].latency.median_ms=-5",
+            "acquirers[acq_b].latency.median_ms: Input should be greater than 0 (got -5)",
+        ),
+    ],
+)
+def test_a_bad_set_exits_2_naming_the_path(
+    tiny: Path, tmp_path: Path, command: str, override: str, message: str
+) -> None:
+    out = tmp_path / "run"
+    args: list[str | Path] = ["--out", out, "--quiet"] if command != "validate" else []
+    result = run_cli(command, tiny, "--set", override, *args, cwd=tmp_path)
+    assert result.returncode == EXIT_BAD_INPUT, result.stdout + result.stderr
+    assert_no_traceback(result)
+    assert result.stderr.strip().splitlines() == [f"error: {tiny}: {message}"]
+    assert not out.exists()  # checked before anything runs
+
+
+def test_several_values_on_simulate_point_to_sweep(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run_cli(
+        "simulate",
+        tiny,
+        "--set",
+        "policies[sr_window].strategy.window=25,50",
+        "--out",
+        out,
+        cwd=tmp_path,
+    )
+    assert result.returncode == EXIT_BAD_INPUT
+    assert_no_traceback(result)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: --set policies[sr_window].strategy.window=25,50: 2 values")
+    assert "`routelab sweep`" in line
+    assert not out.exists()
+
+
+def test_a_malformed_set_exits_2(tiny: Path, tmp_path: Path) -> None:
+    result = run_cli("validate", tiny, "--set", "seed", cwd=tmp_path)
+    assert result.returncode == EXIT_BAD_INPUT
+    assert_no_traceback(result)
+    assert result.stderr.strip() == "error: --set seed: expected PATH=VALUE[,VALUE...], e.g. seed=7"
+
+
+def test_loadtest_runs_the_overridden_scenario_from_its_run_directory(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack and the Locust workers load the scenario by path: the overridden one is
+    written into the run directory and that path is what the run is given."""
+    from typer.testing import CliRunner
+
+    from loadtests import orchestrator
+    from routelab.cli import app
+    from scenarios.loader import load_scenario
+
+    given: list[orchestrator.LoadTest] = []
+
+    def no_run(test: orchestrator.LoadTest, console: object = None) -> None:
+        given.append(test)
+        raise orchestrator.RunFailedError("not run in a unit test")
+
+    monkeypatch.setattr(orchestrator, "run_loadtest", no_run)
+    out = tmp_path / "live"
+    runner = CliRunner()
+    args = ["loadtest", str(tiny), "--out", str(out), "--seed", "3", "--quiet"]
+    result = runner.invoke(app, [*args, "--set", "acquirers[acq_a].approval.base=0.5"])
+    assert result.exit_code == 1, result.output
+    written = (out / "scenario.yaml").resolve()
+    assert given[0].harness.scenario == str(written)
+    assert given[0].harness.seed == 3 and given[0].out == out  # the other options kept
+    played, original = load_scenario(written), load_scenario(tiny)
+    assert played.acquirer("acq_a").approval.base == 0.5
+    assert played.model_copy(update={"acquirers": original.acquirers}) == original
+    assert played.acquirers[1] == original.acquirers[1]
+    # without --set the scenario goes by its own path and nothing is written
+    result = runner.invoke(app, [*args[:3], str(tmp_path / "plain"), "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert given[1].harness.scenario == str(tiny)
+    assert not (tmp_path / "plain").exists()
