@@ -3,14 +3,14 @@ for capacity, remembering idempotency keys, booking and voiding approvals.
 
 The decision itself is :meth:`AcquirerBehaviour.attempt`, the very code the simulator
 runs; this module only feeds it (scenario time, the issuer's answer, uniforms from the
-acquirer's own stream) and then makes the answer take real time. Dialects and HTTP are
-the app's business; here an answer is encoded bytes and nothing more.
+acquirer's own stream) and then makes the answer take real time. Parsing and encoding
+are the acquirer's dialect's business (``mock_acquirers/dialects/``), HTTP the app's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from hashlib import blake2b
 from typing import Any
 
@@ -22,16 +22,12 @@ from mock_acquirers.behaviour import (
     IssuerModel,
     latency_quantile,
 )
-from mock_acquirers.dialects import AuthorisationRequest
+from mock_acquirers.dialects.base import AuthorisationRequest, Dialect
 from mock_acquirers.faults import FaultPlan
 from mock_acquirers.state import Attempt, AttemptStore, CapacitySlots, Counters, LedgerEntry
 from scenarios.schema import Acquirer
 from scenarios.streams import UniformStream
 from scenarios.taxonomy import APPROVED
-
-# Encodes an answer in the acquirer's dialect: (request, code, acquirer reference, stan,
-# auth code) -> body.
-AnswerEncoder = Callable[[AuthorisationRequest, str, str, str, str], bytes]
 
 _TWO_64 = float(2**64)
 
@@ -63,11 +59,11 @@ class MockAcquirer:
         index: int,
         issuer: IssuerModel,
         rng: np.random.Generator,
-        encode: AnswerEncoder,
+        dialect: Dialect,
     ) -> None:
         self.acquirer = acquirer
         self.name = acquirer.name
-        self.dialect = acquirer.dialect
+        self.dialect = dialect
         self.index = index
         self.behaviour = AcquirerBehaviour(acquirer)
         self.issuer = issuer
@@ -77,7 +73,7 @@ class MockAcquirer:
         self.ledger: list[LedgerEntry] = []
         self.slots = CapacitySlots(acquirer.capacity)
         self.epoch = 0
-        self._encode = encode
+        self._encode = dialect.authorisation_answer
         self._tasks: set[asyncio.Task[None]] = set()
         self.reseed(rng)
 
