@@ -7,7 +7,11 @@ ledgers (``mock_acquirers/admin.py``); ``/healthz`` says the process is up.
 
 Scenario time runs from the start of the app (and restarts on ``POST /admin/reset``),
 compressed by ``time_scale`` so an incident an hour into a scenario can be reached in
-minutes; latencies are not compressed, they are what the router feels.
+minutes; latencies are not compressed, they are what the router feels. An authorisation
+takes the behaviour model's latency; a void and a status inquiry take the acquirer's
+``void_latency`` and ``status_latency``. Both are decided when the request arrives (a
+void's effect on the ledger, the state a status inquiry reports) and only the answer
+waits, the way a cancel overtaking an authorisation still in flight is accepted.
 """
 
 from __future__ import annotations
@@ -161,7 +165,7 @@ class MockAcquirerService:
             await send_error(send, 413, "request body too large", "body")
 
     async def _void(self, acquirer: MockAcquirer, request: HttpRequest, send: Send) -> None:
-        """Void now, so a cascade after it is safe."""
+        """Void now (so a cascade after it is safe), answer after the void latency."""
         dialect = acquirer.dialect
         void = dialect.parse_void(request)
         if void.by_acquirer_reference:
@@ -169,14 +173,16 @@ class MockAcquirerService:
         else:
             attempt = acquirer.find(void.attempt_id)
         body = dialect.void_answer(void, attempt, acquirer.reverse(attempt))
+        await _pause(acquirer.void_ms())
         await send_bytes(send, 200, body)
 
     async def _status(self, acquirer: MockAcquirer, request: HttpRequest, send: Send) -> None:
-        """The attempt's state as the acquirer knows it."""
+        """The attempt's state on arrival, answered after the status-inquiry latency."""
         dialect = acquirer.dialect
         key = dialect.parse_status(request)
         acquirer.counters.status_inquiries += 1
         body = dialect.status_answer(key, acquirer.find(key))
+        await _pause(acquirer.status_ms())
         await send_bytes(send, 200, body)
 
     # -- the hot path -------------------------------------------------------------------
@@ -218,6 +224,11 @@ def create_app(
 ) -> MockAcquirerService:
     """The mock acquirer ASGI app for ``scenario`` (``seed`` defaults to the scenario's)."""
     return MockAcquirerService(scenario, admin_token, time_scale, seed, clock)
+
+
+async def _pause(ms: float) -> None:
+    if ms > 0.0:
+        await asyncio.sleep(ms / 1000.0)
 
 
 async def _not_allowed(send: Send, allow: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "mock_acquirers"
-# architecture.md, "Packages": mock_acquirers may import scenarios and runtime
+# the layering rule: of our packages, mock_acquirers may import scenarios and runtime only
 ALLOWED = {PACKAGE, "scenarios", "runtime"}
 OURS = {
     "routelab",
