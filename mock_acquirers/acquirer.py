@@ -1,16 +1,17 @@
 """One mock acquirer at work: deciding attempts with the shared behaviour model, queueing
-for capacity, remembering idempotency keys, booking and voiding approvals.
+for capacity, remembering idempotency keys, booking and voiding approvals, and how long
+a void or a status inquiry takes.
 
 The decision itself is :meth:`AcquirerBehaviour.attempt`, the very code the simulator
 runs; this module only feeds it (scenario time, the issuer's answer, uniforms from the
-acquirer's own stream) and then makes the answer take real time. Dialects and HTTP are
-the app's business; here an answer is encoded bytes and nothing more.
+acquirer's own stream) and then makes the answer take real time. Parsing and encoding
+are the acquirer's dialect's business (``mock_acquirers/dialects/``), HTTP the app's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from hashlib import blake2b
 from typing import Any
 
@@ -22,16 +23,12 @@ from mock_acquirers.behaviour import (
     IssuerModel,
     latency_quantile,
 )
-from mock_acquirers.dialects import AuthorisationRequest
+from mock_acquirers.dialects.base import AuthorisationRequest, Dialect
 from mock_acquirers.faults import FaultPlan
 from mock_acquirers.state import Attempt, AttemptStore, CapacitySlots, Counters, LedgerEntry
 from scenarios.schema import Acquirer
 from scenarios.streams import UniformStream
 from scenarios.taxonomy import APPROVED
-
-# Encodes an answer in the acquirer's dialect: (request, code, acquirer reference, stan,
-# auth code) -> body.
-AnswerEncoder = Callable[[AuthorisationRequest, str, str, str, str], bytes]
 
 _TWO_64 = float(2**64)
 
@@ -63,11 +60,11 @@ class MockAcquirer:
         index: int,
         issuer: IssuerModel,
         rng: np.random.Generator,
-        encode: AnswerEncoder,
+        dialect: Dialect,
     ) -> None:
         self.acquirer = acquirer
         self.name = acquirer.name
-        self.dialect = acquirer.dialect
+        self.dialect = dialect
         self.index = index
         self.behaviour = AcquirerBehaviour(acquirer)
         self.issuer = issuer
@@ -77,15 +74,20 @@ class MockAcquirer:
         self.ledger: list[LedgerEntry] = []
         self.slots = CapacitySlots(acquirer.capacity)
         self.epoch = 0
-        self._encode = encode
+        self._encode = dialect.authorisation_answer
         self._tasks: set[asyncio.Task[None]] = set()
         self.reseed(rng)
 
     def reseed(self, rng: np.random.Generator) -> None:
-        """Restart the random streams: outcomes from ``rng``, fault picks from a child of it
-        (so injecting faults never shifts the outcome sequence)."""
+        """Restart the random streams: outcomes from ``rng``; fault picks, void latencies
+        and status-inquiry latencies each from a child of it (so injecting faults, voiding
+        or inquiring never shifts the outcome sequence, nor each other)."""
         self._stream = UniformStream(rng)
-        self.fault_stream = UniformStream(rng.spawn(1)[0])
+        # the first child is the fault stream whatever the number spawned
+        faults, voids, statuses = rng.spawn(3)
+        self.fault_stream = UniformStream(faults)
+        self._void_stream = UniformStream(voids)
+        self._status_stream = UniformStream(statuses)
         self._sequence = 0
         self._reference_prefix = f"{self.index % 100:02d}{self.epoch % 100:02d}"
         self._salt = self.index * 7919 + self.epoch
@@ -232,6 +234,23 @@ class MockAcquirer:
         if attempt.completed and attempt.ledger_entry is not None:
             self._void(attempt)
         return True
+
+    def void_ms(self) -> float:
+        """How long this void's answer takes, in ms: the scenario's ``void_latency``.
+
+        A uniform is drawn only when the latency is not fixed. Incidents do not slow a
+        void down: :meth:`AcquirerBehaviour.void_ms`, which the simulator charges too,
+        takes no scenario time, and ``latency_factor`` is for authorisations.
+        """
+        behaviour = self.behaviour
+        fixed = behaviour.void_fixed_ms
+        return fixed if fixed is not None else behaviour.void_ms(self._void_stream.next())
+
+    def status_ms(self) -> float:
+        """How long this status inquiry's answer takes, in ms: ``status_latency``."""
+        behaviour = self.behaviour
+        fixed = behaviour.status_fixed_ms
+        return fixed if fixed is not None else behaviour.status_ms(self._status_stream.next())
 
     def _void(self, attempt: Attempt) -> None:
         attempt.reversed = True

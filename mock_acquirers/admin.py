@@ -3,24 +3,35 @@
 A live run's orchestrator drives it (start an outage at minute 5, read the ledgers at
 the end to reconcile); it needs ``Authorization: Bearer <token>`` so a load generator
 pointed at the wrong port cannot trip an incident by accident.
+
+It drives whatever gives it a :class:`MockService` (the acquirers, the scenario clock,
+a reset); the service in ``mock_acquirers/app.py`` is one, and this module does not
+import it.
 """
 
 from __future__ import annotations
 
 import hmac
 import math
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
 
 from pydantic import ValidationError
 
-from mock_acquirers.asgi import Receive, Scope, Send, header, read_body, send_error, send_json
-from mock_acquirers.dialects import RequestError, load_json_object
+from mock_acquirers.acquirer import MockAcquirer
+from mock_acquirers.asgi import (
+    Receive,
+    RequestError,
+    Scope,
+    Send,
+    header,
+    load_json_object,
+    read_body,
+    send_error,
+    send_json,
+)
 from mock_acquirers.faults import FAULT_KINDS, FOREVER_S, Fault, FaultKind
-from scenarios.schema import Incident
-
-if TYPE_CHECKING:
-    from mock_acquirers.acquirer import MockAcquirer
-    from mock_acquirers.app import MockAcquirerService
+from scenarios.schema import Incident, Scenario
 
 INCIDENT_FIELDS = frozenset(
     {"name", "approval_delta", "error_rate", "timeout_rate", "latency_factor", "duration_s", "when"}
@@ -28,10 +39,40 @@ INCIDENT_FIELDS = frozenset(
 FAULT_FIELDS = frozenset({"kind", "rate", "duration_s", "delay_ms"})
 
 
-class AdminApi:
-    """Handles ``/admin/...`` for a :class:`MockAcquirerService`."""
+class MockService(Protocol):
+    """What the admin API reads and drives: the acquirers, the scenario clock, a reset."""
 
-    def __init__(self, service: MockAcquirerService, token: str) -> None:
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario being served."""
+
+    @property
+    def time_scale(self) -> float:
+        """Scenario seconds per wall second."""
+
+    @property
+    def seed(self) -> int:
+        """The seed of the acquirers' random streams."""
+
+    @property
+    def late_ms(self) -> float:
+        """The default delay of a ``late_approval`` fault."""
+
+    @property
+    def acquirers(self) -> Mapping[str, MockAcquirer]:
+        """The acquirers by name."""
+
+    def now(self) -> float:
+        """Scenario time in seconds."""
+
+    def reset(self) -> None:
+        """Back to the state at start (ledgers, counters, keys, incidents, faults, clock)."""
+
+
+class AdminApi:
+    """Handles ``/admin/...`` for a :class:`MockService`."""
+
+    def __init__(self, service: MockService, token: str) -> None:
         self._service = service
         self._expected = f"Bearer {token}".encode()
 
@@ -156,7 +197,7 @@ class AdminApi:
             "acquirers": [
                 {
                     "name": a.name,
-                    "dialect": a.dialect,
+                    "dialect": a.dialect.name,
                     "capacity": a.acquirer.capacity,
                     "active_incidents": a.behaviour.active_incidents(t),
                     "active_faults": [f.kind for f in a.faults.active(t)],

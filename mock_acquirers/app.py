@@ -1,13 +1,17 @@
 """The mock acquirer service: one raw ASGI app serving every scenario acquirer.
 
-Each acquirer lives under ``/{acquirer}`` and speaks its scenario dialect (``/iso/...``
-or ``/psp/...``); ``/admin/...`` injects incidents and faults and reads the ledgers;
-``/healthz`` says the process is up. The wire contract is in docs (dialects and admin
-spec) and in :mod:`mock_acquirers.dialects`.
+Each acquirer lives under ``/{acquirer}`` and speaks its scenario dialect under
+``/{acquirer}/{dialect path}/...`` (``iso`` or ``psp``: the wire formats are in
+``mock_acquirers/dialects/``); ``/admin/...`` injects incidents and faults and reads the
+ledgers (``mock_acquirers/admin.py``); ``/healthz`` says the process is up.
 
 Scenario time runs from the start of the app (and restarts on ``POST /admin/reset``),
 compressed by ``time_scale`` so an incident an hour into a scenario can be reached in
-minutes; latencies are not compressed, they are what the router feels.
+minutes; latencies are not compressed, they are what the router feels. An authorisation
+takes the behaviour model's latency; a void and a status inquiry take the acquirer's
+``void_latency`` and ``status_latency``. Both are decided when the request arrives (a
+void's effect on the ledger, the state a status inquiry reports) and only the answer
+waits, the way a cancel overtaking an authorisation still in flight is accepted.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qs
 
 import numpy as np
 
@@ -24,31 +27,17 @@ from mock_acquirers.admin import AdminApi
 from mock_acquirers.asgi import (
     BodyTooLargeError,
     Receive,
+    RequestError,
     Scope,
     Send,
-    header,
     lifespan,
     read_body,
     send_bytes,
     send_error,
-    send_json,
 )
 from mock_acquirers.behaviour import IssuerModel
-from mock_acquirers.dialects import (
-    AuthorisationRequest,
-    RequestError,
-    iso_authorise_answer,
-    iso_reversal_answer,
-    iso_status,
-    parse_iso_authorise,
-    parse_iso_reversal,
-    parse_psp_cancel_by_key,
-    parse_psp_payment,
-    psp_cancel_answer,
-    psp_payment_answer,
-    psp_refusal,
-    psp_status,
-)
+from mock_acquirers.dialects.base import AuthorisationRequest, HttpRequest, Operation
+from mock_acquirers.dialects.registry import DIALECTS
 from mock_acquirers.faults import REJECTIONS, deliver_damaged, reject
 from runtime.heap import FrozenHeap
 from runtime.parent import ParentWatch
@@ -62,7 +51,7 @@ _HEALTHY = b'{"status":"ok"}'
 
 
 class MockAcquirerService:
-    """The ASGI app: routing, the payment endpoints of both dialects, admin delegation."""
+    """The ASGI app: routing, the payment endpoints of every dialect, admin delegation."""
 
     def __init__(
         self,
@@ -88,9 +77,9 @@ class MockAcquirerService:
         streams = self._streams()
         self.acquirers: dict[str, MockAcquirer] = {}
         for i, acquirer in enumerate(scenario.acquirers):
-            encode = _iso_encoder(acquirer.name) if acquirer.dialect == "iso8583" else _psp_answer
+            dialect = DIALECTS[acquirer.dialect](acquirer.name)
             self.acquirers[acquirer.name] = MockAcquirer(
-                acquirer, i, issuer, streams.acquirers[i], encode
+                acquirer, i, issuer, streams.acquirers[i], dialect
             )
         self.admin = AdminApi(self, admin_token)
         self.run_start = clock()
@@ -143,20 +132,31 @@ class MockAcquirerService:
                     send, 404, f"no such acquirer or endpoint: {scope['path']}", "path"
                 )
             return
+        dialect = acquirer.dialect
+        if parts[2] != dialect.path:
+            await send_error(
+                send,
+                404,
+                f"{acquirer.name} speaks {dialect.name}: "
+                f"its endpoints are under /{acquirer.name}/{dialect.path}/",
+                "path",
+            )
+            return
+        rest = parts[3:]
+        methods = dialect.endpoint(rest)
+        if methods is None:
+            return await _no_endpoint(send, scope)
+        operation = methods.get(scope["method"])
+        if operation is None:
+            return await _not_allowed(send, ", ".join(methods))
         try:
-            if acquirer.dialect == "iso8583" and parts[2] == "iso":
-                await self._iso(acquirer, scope, receive, send, parts[3:])
-            elif acquirer.dialect == "psp" and parts[2] == "psp":
-                await self._psp(acquirer, scope, receive, send, parts[3:])
+            request = HttpRequest(rest, await read_body(receive), scope)
+            if operation is Operation.AUTHORISE:
+                await self._authorise(acquirer, dialect.parse_authorisation(request), send)
+            elif operation is Operation.VOID:
+                await self._void(acquirer, request, send)
             else:
-                prefix = "iso" if acquirer.dialect == "iso8583" else "psp"
-                await send_error(
-                    send,
-                    404,
-                    f"{acquirer.name} speaks {acquirer.dialect}: "
-                    f"its endpoints are under /{acquirer.name}/{prefix}/",
-                    "path",
-                )
+                await self._status(acquirer, request, send)
         except RequestError as exc:
             acquirer.counters.bad_requests += 1
             await send_bytes(send, 400, exc.body())
@@ -164,86 +164,26 @@ class MockAcquirerService:
             acquirer.counters.bad_requests += 1
             await send_error(send, 413, "request body too large", "body")
 
-    async def _iso(
-        self, acquirer: MockAcquirer, scope: Scope, receive: Receive, send: Send, rest: list[str]
-    ) -> None:
-        method = scope["method"]
-        if rest == ["authorise"]:
-            if method != "POST":
-                return await _not_allowed(send, "POST")
-            request = parse_iso_authorise(await read_body(receive))
-            return await self._authorise(acquirer, request, send)
-        if rest == ["reversal"]:
-            if method != "POST":
-                return await _not_allowed(send, "POST")
-            rrn = parse_iso_reversal(await read_body(receive))
-            reversed_ = acquirer.reverse(acquirer.find(rrn))
-            return await send_bytes(send, 200, iso_reversal_answer(rrn, reversed_))
-        if len(rest) == 2 and rest[0] == "transactions" and rest[1]:
-            if method != "GET":
-                return await _not_allowed(send, "GET")
-            acquirer.counters.status_inquiries += 1
-            attempt = acquirer.find(rest[1])
-            if attempt is None:
-                return await send_json(
-                    send, 200, {"rrn": rest[1], "status": "not_found", "response_code": None}
-                )
-            code = attempt.visible_code
-            return await send_json(
-                send,
-                200,
-                {
-                    "rrn": rest[1],
-                    "status": iso_status(code, attempt.reversed),
-                    "response_code": code,
-                },
-            )
-        return await _no_endpoint(send, scope)
+    async def _void(self, acquirer: MockAcquirer, request: HttpRequest, send: Send) -> None:
+        """Void now (so a cascade after it is safe), answer after the void latency."""
+        dialect = acquirer.dialect
+        void = dialect.parse_void(request)
+        if void.by_acquirer_reference:
+            attempt = acquirer.find_by_reference(void.attempt_id)
+        else:
+            attempt = acquirer.find(void.attempt_id)
+        body = dialect.void_answer(void, attempt, acquirer.reverse(attempt))
+        await _pause(acquirer.void_ms())
+        await send_bytes(send, 200, body)
 
-    async def _psp(
-        self, acquirer: MockAcquirer, scope: Scope, receive: Receive, send: Send, rest: list[str]
-    ) -> None:
-        method = scope["method"]
-        if rest == ["payments"]:
-            if method == "POST":
-                request = parse_psp_payment(
-                    await read_body(receive), header(scope, b"idempotency-key")
-                )
-                return await self._authorise(acquirer, request, send)
-            if method == "GET":
-                return await self._psp_status(acquirer, scope, send)
-            return await _not_allowed(send, "GET, POST")
-        if len(rest) == 3 and rest[0] == "payments" and rest[2] == "cancels" and rest[1]:
-            if method != "POST":
-                return await _not_allowed(send, "POST")
-            cancelled = acquirer.reverse(acquirer.find_by_reference(rest[1]))
-            return await send_bytes(send, 200, psp_cancel_answer(rest[1], cancelled))
-        if rest == ["cancels"]:
-            if method != "POST":
-                return await _not_allowed(send, "POST")
-            attempt = acquirer.find(parse_psp_cancel_by_key(await read_body(receive)))
-            cancelled = acquirer.reverse(attempt)
-            reference = attempt.acquirer_reference if attempt is not None else None
-            return await send_bytes(send, 200, psp_cancel_answer(reference, cancelled))
-        return await _no_endpoint(send, scope)
-
-    async def _psp_status(self, acquirer: MockAcquirer, scope: Scope, send: Send) -> None:
-        keys = parse_qs(scope["query_string"].decode("latin-1")).get("idempotencyKey")
-        if not keys or not keys[0]:
-            raise RequestError("the idempotencyKey query parameter is required", "idempotencyKey")
+    async def _status(self, acquirer: MockAcquirer, request: HttpRequest, send: Send) -> None:
+        """The attempt's state on arrival, answered after the status-inquiry latency."""
+        dialect = acquirer.dialect
+        key = dialect.parse_status(request)
         acquirer.counters.status_inquiries += 1
-        attempt = acquirer.find(keys[0])
-        if attempt is None:
-            return await send_json(send, 200, {"status": "NotFound", "pspReference": None})
-        code = attempt.visible_code
-        answer: dict[str, object] = {
-            "status": psp_status(code, attempt.reversed),
-            "pspReference": attempt.acquirer_reference,
-            "merchantReference": attempt.reference,
-        }
-        if code is not None and code != "00":
-            answer["refusalReasonCode"] = psp_refusal(code)[1]
-        return await send_json(send, 200, answer)
+        body = dialect.status_answer(key, acquirer.find(key))
+        await _pause(acquirer.status_ms())
+        await send_bytes(send, 200, body)
 
     # -- the hot path -------------------------------------------------------------------
 
@@ -286,19 +226,9 @@ def create_app(
     return MockAcquirerService(scenario, admin_token, time_scale, seed, clock)
 
 
-def _iso_encoder(name: str) -> Callable[[AuthorisationRequest, str, str, str, str], bytes]:
-    def encode(
-        request: AuthorisationRequest, code: str, reference: str, stan: str, auth_code: str
-    ) -> bytes:
-        return iso_authorise_answer(request.key, code, stan, auth_code, name)
-
-    return encode
-
-
-def _psp_answer(
-    request: AuthorisationRequest, code: str, reference: str, stan: str, auth_code: str
-) -> bytes:
-    return psp_payment_answer(reference, code, request.reference, auth_code)
+async def _pause(ms: float) -> None:
+    if ms > 0.0:
+        await asyncio.sleep(ms / 1000.0)
 
 
 async def _not_allowed(send: Send, allow: str) -> None:

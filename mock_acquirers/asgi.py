@@ -1,14 +1,17 @@
 """Raw ASGI plumbing for the mock acquirer service: types, reading a body, sending JSON.
 
-No framework on the payment hot path (see docs/performance.md): a framework's routing
-and validation cost several times what the mock's own work does, and the mock must
-stay cheap next to the router it is measuring.
+No framework on the payment hot path: a framework's routing and validation cost several
+times what the mock's own work does, and the mock must stay cheap next to the router it
+is measuring (``benchmarks/bench_router.py`` measures the mock's cost per request
+against a trivial raw ASGI handler). A malformed request is a :class:`RequestError`,
+answered 400 with the offending field named.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 
@@ -23,6 +26,18 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 
 class BodyTooLargeError(Exception):
     """The request body passed :data:`MAX_BODY_BYTES`."""
+
+
+class RequestError(Exception):
+    """A malformed request; answered 400 with ``{"error": message, "field": field}``."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def body(self) -> bytes:
+        return orjson.dumps({"error": self.message, "field": self.field})
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -45,12 +60,31 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(parts)
 
 
+def load_json_object(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or a :class:`RequestError`."""
+    if not body:
+        raise RequestError("empty request body, expected a JSON object", "body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"body is not valid JSON: {exc}", "body") from None
+    if not isinstance(data, dict):
+        raise RequestError("body must be a JSON object", "body")
+    return data
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     """A request header's value (``name`` in lower case), or None."""
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def query_value(scope: Scope, name: str) -> str | None:
+    """The first value of query parameter ``name``, or None when absent or empty."""
+    values = parse_qs(scope["query_string"].decode("latin-1")).get(name)
+    return values[0] if values and values[0] else None
 
 
 async def send_bytes(

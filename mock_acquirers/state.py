@@ -13,7 +13,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mock_acquirers.dialects import AuthorisationRequest
+from mock_acquirers.dialects.base import AuthorisationRequest
 
 DEFAULT_KEY_CAPACITY = 2_000_000
 

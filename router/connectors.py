@@ -7,7 +7,10 @@ bodies) becomes a technical error the acquirer is blamed for, with a raw code su
 router knows whether money moved: after a timeout or a broken answer the acquirer may
 have approved, and the router must void before it tries elsewhere.
 
-The dialects themselves live in ``router.iso8583`` and ``router.psp``.
+One :class:`Connector` subclass per dialect (``router/iso8583.py``, ``router/psp.py``),
+registered under the scenario's dialect name where connectors are built
+(``router/app.py``); the mock acquirers speak the other end of each dialect
+(``mock_acquirers/dialects/``).
 """
 
 from __future__ import annotations

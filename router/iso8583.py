@@ -1,7 +1,8 @@
 """The ISO 8583-flavoured JSON dialect: MTI 0100/0110 authorisations, 0400/0410 reversals.
 
 The attempt's idempotency key travels as the retrieval reference number (``rrn``);
-``response_code`` is field 39 and already speaks the taxonomy's language.
+``response_code`` is field 39 and already speaks the taxonomy's language. The mock
+acquirers' end of the dialect is ``mock_acquirers/dialects/iso8583.py``.
 """
 
 from __future__ import annotations

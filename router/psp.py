@@ -4,6 +4,8 @@ The PSP speaks its own vocabulary ("Refused", reason code "2"); the connector ma
 back to ISO 8583 field-39 codes with its own copy of the PSP's published table, as a
 real connector is written against the PSP's documentation, and falls back on the raw
 code the PSP passes along in ``additionalData.refusalReasonRaw`` ("05 : Do not honour").
+The mock acquirers' end of the dialect is ``mock_acquirers/dialects/psp.py``; a test
+checks this table against its ``PSP_REFUSALS``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from mock_acquirers.app import MockAcquirerService
 from mock_acquirers.app import create_app as create_mock
-from mock_acquirers.dialects import ISO_TEXTS, PSP_REFUSALS, psp_payment_answer
+from mock_acquirers.dialects.psp import ISO_TEXTS, PSP_REFUSALS, payment_answer
 from mock_acquirers.server import BackgroundServer
 from router.connectors import AttemptStatus, Connector, VoidResult
 from router.iso8583 import IsoConnector
@@ -202,7 +202,7 @@ def test_connector_table_is_the_psp_documentation_table() -> None:
 
 @pytest.mark.parametrize("code", sorted({"00", *PSP_REFUSALS, *ISO_TEXTS}))
 def test_every_code_the_mock_can_emit_decodes_back_to_itself(code: str) -> None:
-    body = psp_payment_answer("PSP0000000000001", code, "order-1", "AB12CD")
+    body = payment_answer("PSP0000000000001", code, "order-1", "AB12CD")
     answer = PspConnector("acq_a", ScriptedTransport()).decode_authorisation(body, "k")
     assert answer.code == code
     assert answer.info.code == code
@@ -211,7 +211,7 @@ def test_every_code_the_mock_can_emit_decodes_back_to_itself(code: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.from_regex(r"[0-9A-Z]{2}", fullmatch=True))
 def test_any_scenario_decline_code_survives_the_psp_round_trip(code: str) -> None:
-    body = psp_payment_answer("PSP0000000000001", code, "order-1", "")
+    body = payment_answer("PSP0000000000001", code, "order-1", "")
     answer = PspConnector("acq_a", ScriptedTransport()).decode_authorisation(body, "k")
     assert answer.code == code
 

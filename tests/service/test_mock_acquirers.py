@@ -25,12 +25,8 @@ import pytest
 from mock_acquirers.acquirer import issuer_uniform
 from mock_acquirers.app import MockAcquirerService, create_app
 from mock_acquirers.behaviour import AcquirerBehaviour, IssuerModel
-from mock_acquirers.dialects import (
-    PSP_REFUSALS,
-    AuthorisationRequest,
-    iso_code_from_psp,
-    psp_payment_answer,
-)
+from mock_acquirers.dialects.base import AuthorisationRequest
+from mock_acquirers.dialects.psp import PSP_REFUSALS, iso_code_from_psp, payment_answer
 from mock_acquirers.server import BackgroundServer, parse_args
 from mock_acquirers.state import Attempt, AttemptStore, CapacitySlots
 from scenarios.loader import parse_scenario
@@ -254,7 +250,7 @@ def test_cross_border_is_issuer_country_versus_merchant_country(scenario: Scenar
 
 @pytest.mark.parametrize("code", sorted(set(CODES) - {"00"}))
 def test_every_taxonomy_code_maps_to_a_psp_answer_and_back(code: str) -> None:
-    answer = orjson.loads(psp_payment_answer("0000000000000001", code, "order-1", ""))
+    answer = orjson.loads(payment_answer("0000000000000001", code, "order-1", ""))
     assert answer["resultCode"] in ("Refused", "Error")
     assert answer["refusalReasonCode"] and answer["refusalReason"]
     assert answer["additionalData"]["refusalReasonRaw"].startswith(f"{code} : ")
