@@ -50,6 +50,7 @@ from scenarios.schema import RoutingPolicy, Scenario
 from scenarios.streams import BATCH, RunStreams, UniformStream
 from scenarios.taxonomy import APPROVED, TIMEOUT_CODE
 from simulator.capacity import CapacityQueue
+from simulator.observer import Observer
 
 # Per acquirer, for a batch of payments: fault uniforms, approval uniforms, base latency (ms).
 AcquirerDraws = tuple[list[float], list[float], list[float]]
@@ -66,6 +67,7 @@ class Flight:
         "flow",
         "i",
         "issuer_code",
+        "number",
         "payment",
     )
 
@@ -77,8 +79,10 @@ class Flight:
         i: int,
         draws: list[AcquirerDraws],
         counted: bool,
+        number: int,
     ) -> None:
         self.payment = payment
+        self.number = number  # the payment's place in the arrival order, from 0
         self.flow = flow
         self.issuer_code = issuer_code
         self.i = i
@@ -102,8 +106,10 @@ class Replication:
         progress_steps: int = 50,
         event_per_step: bool = False,
         propensities: bool = False,
+        observer: Observer | None = None,
     ) -> None:
         self.scenario = scenario
+        self._observer = observer
         # the plain model the shortcuts must match: every arrival and every answer
         # is a SimPy event of its own (slower; for tests)
         self.event_per_step = event_per_step
@@ -127,6 +133,7 @@ class Replication:
         # answers not yet seen by the engine: (answer time, seq, result)
         self._feedback: list[tuple[float, int, AttemptResult]] = []
         self._seq = 0
+        self._number = 0
         self._learns = self.engine.learns
         # voids and status inquiries draw their latency only where the scenario makes it
         # random, each acquirer from a stream of its own (attempt draws never shift)
@@ -224,7 +231,8 @@ class Replication:
         engine = self.engine
         flow = engine.flow(engine.decide(payment, t), t)
         issuer_code = self.issuer.decline_code(payment, self._issuer_u[i])
-        flight = Flight(payment, flow, issuer_code, i, self._draws, t >= self._warmup)
+        self._number = number = self._number + 1
+        flight = Flight(payment, flow, issuer_code, i, self._draws, t >= self._warmup, number - 1)
         if flow.start(t) == SEND:
             self._send(flight, t)
         else:
@@ -273,6 +281,8 @@ class Replication:
                 # card is never charged for an answer the payer never saw
                 tally.reversed_approvals += 1
         info = TIMEOUT_INFO if timed_out else classify(code)
+        if self._observer is not None:
+            self._observer.attempt(flight, acquirer, code, timed_out, answer_in * 1000.0, fee, now)
         if self._learns:
             result = AttemptResult(
                 flow.decision,
@@ -324,6 +334,8 @@ class Replication:
                     t, result = t + answer_s, VOIDED
                 else:
                     t, result = t + limit_s, VOID_FAILED
+                if self._observer is not None:
+                    self._observer.settle(flight, VOID, result, t)
                 if self.event_per_step:
                     self._later(flight, t, VOID, result)
                     return
@@ -335,6 +347,8 @@ class Replication:
                     t, result = t + answer_s, NOTHING_APPROVED if finished else STATUS_UNKNOWN
                 else:
                     t, result = t + limit_s, STATUS_UNKNOWN
+                if self._observer is not None:
+                    self._observer.settle(flight, INQUIRE, result, t)
                 if self.event_per_step:
                     self._later(flight, t, INQUIRE, result)
                     return
@@ -387,6 +401,8 @@ class Replication:
             engine.record(heappop(feedback)[2])
 
     def _finish(self, flight: Flight) -> None:
+        if self._observer is not None:
+            self._observer.finish(flight)
         if flight.counted:
             flow = flight.flow
             tally = self.tally
