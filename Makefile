@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# The build mode is part of the stamp: switching ROUTELAB_PURE_PYTHON on or off reinstalls.
+MODE   := $(if $(filter 1 true yes,$(ROUTELAB_PURE_PYTHON)),pure,compiled)
+STAMP  := $(VENV)/.installed-$(MODE)
 
 .PHONY: demo test lint bench install browser wrk clean
 
@@ -10,11 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Modules compiled with mypyc (listed in setup.py): a change to one means a rebuild.
-COMPILED := $(shell sed -n 's/^    "\(.*\.py\)",$$/\1/p' setup.py)
+# Modules compiled with mypyc (COMPILED in runtime/compiled.py): a change to one means a
+# rebuild. Until then routelab runs them from source, with a warning (runtime/compiled.py).
+COMPILED := $(shell sed -n 's/^    "\(.*\.py\)",$$/\1/p' runtime/compiled.py)
 
 # Reinstall (and recompile) whenever the packaging or a compiled module changes.
-$(STAMP): pyproject.toml setup.py $(COMPILED) | $(BIN)/python
+$(STAMP): pyproject.toml setup.py runtime/compiled.py $(COMPILED) | $(BIN)/python
+	rm -f $(VENV)/.installed*
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -50,3 +54,4 @@ bench: $(STAMP) wrk
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name '*.so' -not -path './$(VENV)/*' -delete
+	rm -f runtime/compiled_manifest.json

@@ -4,40 +4,25 @@
   fixture or a whole module, importorskip included) and an expected failure (xfail)
   alike. `.ci/run` sets CI=true.
 - The simulator's hot modules are compiled with mypyc (see setup.py); Python imports a
-  compiled module in preference to its source, so a compiled module older than its
-  source would test stale code. The session stops with the fix instead.
+  compiled module in preference to its source, so a compiled module whose source changed
+  since it was compiled would test stale code, and tests of stale code are worthless.
+  The session stops with the fix instead: runtime/compiled.py's guard, asked to refuse,
+  before any conftest or test imports a compiled module.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
+from runtime.compiled import ensure_fresh
+
+# The first call decides for the process; this one runs before tests/conftest.py imports
+# anything of ours. A stale build: one line with the rebuild hint, exit code 2.
+ensure_fresh("refuse")
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-ROOT = Path(__file__).resolve().parent
-
-
-def stale_compiled_modules() -> list[str]:
-    stale = []
-    for compiled in ROOT.glob("*/**/*.cpython-*.so"):
-        if ".venv" in compiled.parts:
-            continue
-        source = compiled.with_name(compiled.name.split(".", 1)[0] + ".py")
-        if source.exists() and source.stat().st_mtime > compiled.stat().st_mtime:
-            stale.append(str(source.relative_to(ROOT)))
-    return stale
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    stale = stale_compiled_modules()
-    if stale:
-        pytest.exit(
-            f"compiled modules are older than their source ({', '.join(stale)}): "
-            "run `make install` to recompile (or `make clean` for pure Python)",
-            returncode=2,
-        )
 
 
 def _not_run(report: pytest.TestReport | pytest.CollectReport) -> str | None:
