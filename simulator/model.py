@@ -252,10 +252,11 @@ class Replication:
             tally.attempt(a, now, approved, behaviour.fee(flight.payment, approved))
             if timed_out:
                 tally.timeouts += 1
+                tally.settled += 1  # the simulator assumes the void succeeds
                 if outcome.code == APPROVED:
                     # the acquirer approved after the router gave up: the router voids it,
                     # so the card is never charged for an answer the payer never saw
-                    tally.voided_late_approvals += 1
+                    tally.reversed_approvals += 1
         elapsed_ms = (answer_at - flight.t0) * 1000.0
         nxt = engine.next_acquirer(flight.decision, flight.attempts, info, elapsed_ms)
         code = TIMEOUT_CODE if timed_out else outcome.code
