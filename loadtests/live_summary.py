@@ -1,29 +1,30 @@
 """A live run's tally turned into the result contract both engines share (``RunSummary``).
 
-Only what the run measured goes in. One run is one replication, so confidence
-intervals are Wilson intervals over its payments (``ci_method: wilson``), which assume
-independent payments: a lower bound on the real uncertainty when routing adapts.
-Latency is end to end from the intended send time (corrected for coordinated
-omission). Cost applies the scenario's fee schedule to the attempts the router
-reported, as the simulator applies it to simulated attempts.
+The summary and the time series come from the builders the simulator uses
+(``results.summary``); this module supplies what only a live run knows: its identity
+(the timeline it played, how fast, at what rate), the offered and achieved rates, the
+generator's per-bucket health, and the approvals a void reversed, read from the mock
+acquirers' ledgers after the run. One run is one replication, so confidence intervals
+are Wilson intervals over its payments (``ci_method: wilson``). Latency is end to end
+from the intended send time (corrected for coordinated omission). Cost applies the
+scenario's fee schedule to the attempts the router reported, as the simulator applies
+it to simulated attempts.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loadtests.live_tally import SERIES, LiveTally
+from loadtests.live_tally import LiveTally
 from loadtests.plan import RunPlan
-from results.contract import (
-    Cost,
-    IncidentWindow,
-    LatencySummary,
-    ReplicationFigures,
-    RunSummary,
-)
-from results.stats import wilson_interval
+from results.contract import RunSummary
+from results.identity import RunIdentity, policy_hash, scenario_hash
+from results.summary import FROM_ACQUIRER_LEDGERS, pool
+from results.summary import build_summary as summarise
+from results.summary import timeseries as series_of
 
 
 def _ratio(num: float, den: float) -> float:
@@ -56,12 +57,54 @@ def rate_figures(tally: LiveTally, plan: RunPlan) -> RateFigures:
     If the generator fell behind and its last send went out after the run's end, the
     window stretches to that send: lag shows as a lower achieved rate, never hidden.
     """
-    c = tally.counts
+    c = tally.health
     measured = plan.measured_s
     window = max(plan.duration_s, tally.maxima["last_send_s"]) - plan.warmup_s
     offered = c["scheduled"] / measured if plan.open_model else None
-    errors = sum(tally.counters["http_errors"].values())
-    return RateFigures(offered, _ratio(c["payments"], window), _ratio(errors, c["sent"]), window)
+    errors = sum(tally.http_errors.values())
+    return RateFigures(
+        offered, _ratio(tally.tally.payments, window), _ratio(errors, c["sent"]), window
+    )
+
+
+def live_identity(plan: RunPlan, policy: str) -> RunIdentity:
+    """What a live run of ``plan`` under ``policy`` ran.
+
+    The policy's content is the scenario's policy of that name (what the stack serves
+    when this run starts it); None when the scenario has no policy of that name.
+    """
+    scenario = plan.scenario
+    known = {p.name: p for p in scenario.policies}
+    return RunIdentity(
+        scenario_hash=scenario_hash(scenario),
+        policy=policy,
+        policy_hash=policy_hash(known[policy]) if policy in known else None,
+        seed=plan.seed,
+        replications=1,
+        engine="live",
+        timeline_s=plan.timeline.scenario_span_s,
+        time_scale=plan.timeline.compression,
+        rate_scale=plan.options.rate_scale,
+    )
+
+
+def ledger_reversed_approvals(
+    entries: Iterable[Mapping[str, Any]], run_id: str, counted_from_s: float
+) -> int:
+    """Approvals of this run that a void reversed, from the acquirers' ledger entries.
+
+    This run's entries carry its payments' merchant references (``{run_id}-...``); only
+    those booked from ``counted_from_s`` on the acquirers' scenario clock count (the end
+    of the warm-up, as the tally counts payments), to within a payment's latency.
+    """
+    prefix = run_id + "-"
+    return sum(
+        1
+        for e in entries
+        if e.get("status") == "reversed"
+        and str(e.get("reference", "")).startswith(prefix)
+        and float(e.get("scenario_time_s", 0.0)) >= counted_from_s
+    )
 
 
 def build_summary(
@@ -71,80 +114,34 @@ def build_summary(
     policy: str,
     wall_seconds: float,
     reconciliation: dict[str, int] | None,
+    reversed_approvals: int | None = None,
 ) -> RunSummary:
-    """The run's ``summary.json`` contents."""
-    scenario = plan.scenario
-    c = tally.counts
-    counters = tally.counters
-    payments, approved = int(c["payments"]), int(c["approved"])
-    auth = wilson_interval(approved, payments)
-    first = wilson_interval(int(c["first_attempt_approved"]), payments)
-    latency = tally.histogram("latency")
+    """The run's ``summary.json`` contents.
+
+    ``reversed_approvals`` comes from the acquirers' ledgers after the run
+    (:func:`ledger_reversed_approvals`); None when they could not be read: the summary
+    then says None, with no source.
+    """
+    counted = tally.tally
+    if reversed_approvals is not None:
+        counted = pool([counted])  # a copy: the figure is the ledgers', not the answers'
+        counted.reversed_approvals = reversed_approvals
     rates = rate_figures(tally, plan)
-    acquirers = list(scenario.acquirer_names)
-    acquirers += sorted(set(counters["attempts_by_acquirer"]) - set(acquirers))  # unknown ones
-    cost = c["cost"]
-    per_approved = _ratio(cost, approved)
-    bps = _ratio(cost * 10_000.0, c["approved_amount"])
-    span = plan.timeline.scenario_span_s
-    shares = {a: _round(_ratio(counters["first_attempts"][a], payments)) for a in acquirers}
-    return RunSummary(
-        engine="live",
-        scenario=scenario.name,
-        policy=policy,
-        seed=plan.seed,
-        replications=1,
+    payments = counted.payments
+    return summarise(
+        [counted],
+        plan.scenario,
+        live_identity(plan, policy),
         duration_s=round(plan.duration_s, 3),
         warmup_s=round(plan.warmup_s, 3),
-        payments=payments,
-        approved=approved,
-        auth_rate=_round(auth.estimate),
-        auth_rate_ci95=(_round(auth.low), _round(auth.high)),
-        ci_method=auth.method,
-        first_attempt_auth_rate=_round(first.estimate),
-        first_attempt_auth_rate_ci95=(_round(first.low), _round(first.high)),
-        attempts_per_payment=_round(_ratio(c["attempts"], payments)),
-        latency_ms=LatencySummary(**latency.percentiles()),
-        acquirer_share=shares,
-        acquirer_auth_rate={
-            a: _round(
-                _ratio(counters["approvals_by_acquirer"][a], counters["attempts_by_acquirer"][a])
-            )
-            for a in acquirers
+        wall_seconds=wall_seconds,
+        reversed_approvals_source=None if reversed_approvals is None else FROM_ACQUIRER_LEDGERS,
+        engine_figures={
+            "offered_rate": None if rates.offered_rate is None else round(rates.offered_rate, 3),
+            "achieved_rate": round(rates.achieved_rate, 3) if payments else 0.0,
+            "http_error_rate": _round(rates.http_error_rate),
+            "reconciliation": reconciliation,
         },
-        declines_by_code=dict(sorted(counters["declines_by_code"].items(), key=lambda kv: -kv[1])),
-        declines_by_class=dict(counters["declines_by_class"]),
-        cascade={"cascaded": int(c["cascaded"]), "recovered": int(c["recovered"])},
-        timeouts={
-            "timeouts": int(c["timeouts"]),
-            "voided_late_approvals": int(c["voided_late_approvals"]),
-        },
-        cost=Cost(total=round(cost, 2), per_approved=_round(per_approved, 4), bps=_round(bps, 4)),
-        incidents=[
-            IncidentWindow(acquirer=a.name, name=i.name, start_s=i.start_s, end_s=i.end_s)
-            for a in scenario.acquirers
-            for i in a.incidents
-            if i.start_s < span
-        ],
-        per_replication=[
-            ReplicationFigures(
-                seed_index=0,
-                payments=payments,
-                approved=approved,
-                auth_rate=_round(auth.estimate),
-                first_attempt_auth_rate=_round(first.estimate),
-                attempts_per_payment=_round(_ratio(c["attempts"], payments)),
-                cost_per_approved=_round(per_approved, 4),
-                cost_bps=_round(bps, 4),
-                latency_p95_ms=round(latency.quantile(0.95), 2) if payments else math.nan,
-                acquirer_share=shares,
-            )
-        ],
-        wall_seconds=round(wall_seconds, 3),
-        offered_rate=None if rates.offered_rate is None else round(rates.offered_rate, 3),
-        achieved_rate=round(rates.achieved_rate, 3) if payments else 0.0,
-        http_error_rate=_round(rates.http_error_rate),
-        reconciliation=reconciliation,
     )
 
 
@@ -154,31 +151,15 @@ def timeseries(tally: LiveTally, plan: RunPlan) -> list[dict[str, Any]]:
     ``t_start_s`` is on the scenario's timeline (so charts line up with simulated runs
     and incident windows), ``t_wall_s`` on the run's clock.
     """
-    acquirers = plan.scenario.acquirer_names
-    k = plan.timeline.compression
     n_buckets = max(1, math.ceil(plan.duration_s / plan.bucket_s - 1e-9))
-    col = {name: i for i, name in enumerate(SERIES)}
-    attempts = tally.counters["series_attempts"]
-    rows: list[dict[str, Any]] = []
-    for b in range(n_buckets):
-        values = tally.series.get(b, [0.0] * len(SERIES))
-        payments = int(values[col["payments"]])
-        approved = int(values[col["approved"]])
-        row: dict[str, Any] = {
-            "t_start_s": round(b * plan.bucket_s * k, 3),
-            "payments": payments,
-            "approved": approved,
-            # an empty cell where nothing was paid, as the simulator writes it
-            "auth_rate": round(approved / payments, 6) if payments else "",
-            "mean_latency_ms": (
-                round(values[col["latency_sum_ms"]] / payments, 3) if payments else ""
-            ),
-        }
-        for name in acquirers:
-            row[f"attempts_{name}"] = attempts.get(f"{b}|{name}", 0)
-        row["t_wall_s"] = round(b * plan.bucket_s, 3)
-        row["scheduled"] = int(values[col["scheduled"]])
-        row["http_errors"] = int(values[col["http_errors"]])
-        row["dropped"] = int(values[col["dropped"]])
-        rows.append(row)
-    return rows
+    extra: dict[str, Sequence[float]] = {
+        "t_wall_s": [round(b * plan.bucket_s, 3) for b in range(n_buckets)]
+    }
+    extra.update(tally.health_series(n_buckets))
+    return series_of(
+        [tally.tally],
+        plan.scenario,
+        time_scale=plan.timeline.compression,
+        n_buckets=n_buckets,
+        extra_columns=extra,
+    )

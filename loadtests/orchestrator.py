@@ -17,15 +17,18 @@ acquirers' ledgers, and writes the run directory:
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from loadtests.admin_client import AcquirerAdmin, RouterAdmin, ServiceError
+from loadtests.live_summary import ledger_reversed_approvals
 from loadtests.locust_process import (
     CpuMeter,
     LocustError,
@@ -142,7 +145,11 @@ def run_loadtest(test: LoadTest, console: Console | None = None) -> LoadTestOutc
         with console.status("settling and reconciling", spinner="dots"):
             after = router.wait_settled(plan.request_timeout_s + SETTLE_MARGIN_S)
             cpu = {name: meter.seconds() for name, meter in meters.items()}
-            recon = _reconcile(router, acquirers, run_id, notes)
+            ledger = acquirers.ledger() if acquirers is not None else None
+            recon = _reconcile(router, ledger, run_id, notes)
+            reversed_approvals = _reversed_approvals(
+                plan, ledger, run_id, clock_aligned=stack is not None, notes=notes
+            )
         return conclude(
             plan,
             run,
@@ -153,6 +160,7 @@ def run_loadtest(test: LoadTest, console: Console | None = None) -> LoadTestOutc
             services_cpu=cpu,
             notes=notes,
             out=out,
+            reversed_approvals=reversed_approvals,
         )
     except (ServiceError, LocustError) as exc:
         raise RunFailedError(str(exc)) from None
@@ -264,11 +272,11 @@ def _run_locust(
 
 
 def _reconcile(
-    router: RouterAdmin, acquirers: AcquirerAdmin | None, run_id: str, notes: list[str]
+    router: RouterAdmin, ledger: list[dict[str, Any]] | None, run_id: str, notes: list[str]
 ) -> Reconciliation | None:
-    if acquirers is None or router.token is None:
+    if ledger is None or router.token is None:
         return None
-    result = reconcile(router.payments(), acquirers.ledger(), key_prefix=run_id + "-")
+    result = reconcile(router.payments(), ledger, key_prefix=run_id + "-")
     evicted = router.payments_evicted()
     if evicted:
         notes.append(
@@ -277,3 +285,33 @@ def _reconcile(
     if result.unresolved:
         notes.append(f"{result.unresolved} attempts still unresolved at the router")
     return result
+
+
+def _reversed_approvals(
+    plan: RunPlan,
+    ledger: list[dict[str, Any]] | None,
+    run_id: str,
+    *,
+    clock_aligned: bool,
+    notes: list[str],
+) -> int | None:
+    """The run's approvals a void reversed, from the acquirers' ledgers; None if unknown.
+
+    Like every figure it counts only payments after the warm-up, told apart by the
+    acquirers' scenario clock; that clock starts with the run only when the run started
+    the acquirers itself.
+    """
+    if ledger is None:
+        notes.append("reversed approvals not counted: the acquirers' ledgers were not read")
+        return None
+    if clock_aligned:
+        counted_from = plan.warmup_s * plan.timeline.compression
+    elif plan.warmup_s == 0.0:
+        counted_from = -math.inf  # every payment counts: no need to tell when
+    else:
+        notes.append(
+            "reversed approvals not counted: the acquirers' clock is not aligned with "
+            "this run, so their ledgers cannot tell the warm-up's payments apart"
+        )
+        return None
+    return ledger_reversed_approvals(ledger, run_id, counted_from)

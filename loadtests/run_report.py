@@ -64,8 +64,13 @@ def conclude(
     services_cpu: dict[str, float | None],
     notes: list[str],
     out: Path,
+    reversed_approvals: int | None = None,
 ) -> LoadTestOutcome:
-    """Write the run directory from Locust's results and judge the run."""
+    """Write the run directory from Locust's results and judge the run.
+
+    ``reversed_approvals``: approvals a void reversed, from the acquirers' ledgers
+    (``live_summary.ledger_reversed_approvals``); None when they could not be read.
+    """
     before, after = metrics
     recon = reconciliation
     cpu = services_cpu
@@ -86,6 +91,7 @@ def conclude(
         policy=policy,
         wall_seconds=run.wall_s,
         reconciliation=recon.counts() if recon else None,
+        reversed_approvals=reversed_approvals,
     )
     path = write_run(out, summary, timeseries(tally, plan), tally.histogram("latency"))
     verdict = evaluate(
@@ -121,7 +127,7 @@ def conclude(
             "late_ms": plan.options.late_ms,
             "max_lateness_ms": round(tally.maxima["max_lateness_ms"], 3),
             "lateness_p99_ms": _p99(tally, "lateness"),
-            "http_errors": dict(tally.counters["http_errors"]),
+            "http_errors": dict(tally.http_errors),
             "latency_from_send_ms": tally.histogram("latency_from_send").percentiles(),
             "cpu_s": generator_cpu,
             "cpu_share": (

@@ -1,8 +1,11 @@
 """Runs side by side: every headline figure, differences against the first run, a verdict.
 
-The runs may differ by policy, scenario or engine. Differences use the strongest method
-the pair allows (``reports.differences``); when a live run and a simulator run of the
-same scenario are both present, a fidelity section says how far apart they are
+The runs may differ by policy, seed or engine. Runs are matched by their identity
+(``results.pairing``), never by scenario name: differences use the strongest method the
+pair allows (``reports.differences``); two runs that are not the same experiment
+(another scenario content, timeline, time scale or rate scale) get a sentence saying so
+and what differs, and no interval or verdict. When a live run and a simulator run of the
+same experiment are both present, a fidelity section says how far apart they are
 (``reports.fidelity``). :func:`write_comparison` is the one call behind
 ``routelab compare`` and ``make demo``.
 """
@@ -32,9 +35,10 @@ from reports.metrics import (
     incident_text,
     pct,
 )
-from reports.rundata import Run, load_runs, run_labels
+from reports.rundata import Run, experiment_text, load_runs, run_labels
 from reports.verdict import comparison_sentence
 from results.contract import RunSummary
+from results.pairing import Pairing, pairing
 from results.stats import defined
 
 # Differences shown in the comparison table (the others are in the figures table).
@@ -51,11 +55,13 @@ METHOD_LABELS: dict[str, str] = {
     "paired": "paired: same payments in both runs",
     "welch": "Welch: independent runs",
     "two-proportion": "two-proportion: a single-run side",
+    "different": "not the same experiment: no interval",
     "none": "no interval",
 }
 
 METHOD_NOTES: dict[str, str] = {
-    "paired": "Paired: the runs share scenario, seed and replications, so each replication "
+    "paired": "Paired: the runs are the same experiment (scenario content, timeline, time "
+    "scale and rate scale) with the same seed and replications, so each replication "
     "saw the same payments and issuer answers under both policies; the interval "
     "is a paired t over the per-replication differences.",
     "welch": "Welch: independent runs with several replications each; Welch's t over the "
@@ -64,6 +70,9 @@ METHOD_NOTES: dict[str, str] = {
     "test) has no spread between replications; Newcombe's interval "
     "combines each run's own 95 % CI for the authorisation rates. Other "
     "figures get no interval.",
+    "different": "Not the same experiment: runs of another scenario content, timeline, "
+    "time scale or rate scale are shown side by side; their differences have no "
+    "interval and no verdict, since they are not the effect of the policy alone.",
 }
 
 
@@ -76,6 +85,7 @@ class Comparison:
     differences: list[list[Difference]]  # one list per run after the first
     sentences: list[str]
     fidelities: list[Fidelity]
+    pairings: list[Pairing]  # how each run after the first relates to the first
 
     @property
     def base(self) -> Run:
@@ -92,42 +102,39 @@ def compare_runs(runs: Sequence[Run], tolerances: Tolerances | None = None) -> C
         raise ValueError("nothing to compare: give at least one run")
     labels = run_labels(runs)
     base = runs[0].summary
-    diffs = [differences(base, r.summary, HEADLINE) for r in runs[1:]]
-    sentences = []
     summaries = [r.summary for r in runs]
-    pairs = fidelity_pairs(summaries)
-    in_fidelity_pair = {i for pair in pairs for i in pair}
+    relations = [pairing(base, s) for s in summaries[1:]]
+    diffs = [differences(base, s, HEADLINE) for s in summaries[1:]]
+    sentences = []
     # Rank like with like: a short live run is there to check fidelity, and a run of
-    # another scenario answers another question, so policies are ranked on the
-    # simulator's runs of the baseline's scenario.
-    engines = {r.summary.engine for r in runs}
-    scenarios = {r.summary.scenario for r in runs}
+    # another experiment answers another question, so policies are ranked on the
+    # simulator's runs of the baseline's experiment.
+    engines = {s.engine for s in summaries}
+    same = [True] + [p.same_experiment for p in relations]
     ranked = [
-        (r, label)
-        for r, label in zip(runs, labels, strict=True)
-        if defined(r.summary.auth_rate)
-        and (len(engines) == 1 or r.summary.engine == "simulator")
-        and r.summary.scenario == base.scenario
+        (s, label)
+        for s, label, alike in zip(summaries, labels, same, strict=True)
+        if alike and defined(s.auth_rate) and (len(engines) == 1 or s.engine == "simulator")
     ]
     if len(ranked) > 1:
-        best, best_label = max(ranked, key=lambda x: x[0].summary.auth_rate or 0.0)
+        best, best_label = max(ranked, key=lambda x: x[0].auth_rate or 0.0)
         where = " in the simulator" if len(engines) > 1 else ""
-        where += f" on {base.scenario}" if len(scenarios) > 1 else ""
-        ci = AUTH_RATE.format_range(*best.summary.auth_rate_ci95)
+        where += f" on {base.scenario}" if not all(same) else ""
+        ci = AUTH_RATE.format_range(*best.auth_rate_ci95)
         sentences.append(
             f"Highest authorisation rate{where}: {best_label}, "
-            f"{pct(best.summary.auth_rate)} (95 % CI {ci})."
+            f"{pct(best.auth_rate)} (95 % CI {ci})."
         )
-    # a run of another scenario kept for a fidelity check gets that check, not a
-    # verdict against the baseline of a different scenario
-    sentences += [
-        comparison_sentence(labels[0], labels[i], d, base.latency_ms.p95)
-        for i, d in enumerate(diffs, start=1)
-        if not (i in in_fidelity_pair and summaries[i].scenario != base.scenario)
-    ]
-    fids = [fidelity(summaries[i], summaries[j], tolerances) for i, j in pairs]
+    for i, (relation, d) in enumerate(zip(relations, diffs, strict=True), start=1):
+        if relation.kind == "different":
+            sentences.append(f"{labels[i]} and {labels[0]} are {relation.reason}.")
+            continue
+        sentences.append(comparison_sentence(labels[0], labels[i], d, base.latency_ms.p95))
+        if relation.kind == "unknown":
+            sentences.append(f"{labels[i]} against {labels[0]}: {relation.reason}.")
+    fids = [fidelity(summaries[i], summaries[j], tolerances) for i, j in fidelity_pairs(summaries)]
     sentences += [f.sentence() for f in fids]
-    return Comparison(list(runs), labels, diffs, sentences, fids)
+    return Comparison(list(runs), labels, diffs, sentences, fids, relations)
 
 
 def _value_rows(c: Comparison) -> list[dict[str, object]]:
@@ -210,13 +217,12 @@ def _difference_rows(c: Comparison) -> list[dict[str, object]]:
                 {"value": m.format_difference(d.estimate), "interval": interval, "tone": tone}
             )
         method = run_pair_method(c.base.summary, c.runs[i].summary)
+        relation = c.pairings[i - 1]
+        method_label = METHOD_LABELS[method]
+        if relation.kind in ("different", "unknown"):
+            method_label = relation.reason  # says what differs, or that nobody knows
         rows.append(
-            {
-                "label": label,
-                "cells": cells,
-                "method": method,
-                "method_label": METHOD_LABELS[method],
-            }
+            {"label": label, "cells": cells, "method": method, "method_label": method_label}
         )
     return rows
 
@@ -245,6 +251,7 @@ def render_comparison(c: Comparison) -> str:
                 "policy": r.summary.policy,
                 "replications": r.summary.replications,
                 "seed": r.summary.seed,
+                "experiment": experiment_text(r.summary),
                 "payments": count(r.summary.payments),
                 "path": str(r.path),
             }
@@ -287,6 +294,7 @@ def _fidelity_view(f: Fidelity) -> dict[str, object]:
         )
     return {
         "sentence": f.sentence(),
+        "refused": f.refused,
         "simulated": f.simulated.policy,
         "live": f.live.policy,
         "rows": rows,

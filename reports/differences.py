@@ -1,15 +1,23 @@
 """Differences between two runs with honest 95 % intervals, choosing the right method.
 
-- **paired**: two simulator runs of the same scenario, seed and replication count saw the
-  same payments and issuer answers (common random numbers), so replication ``r`` of one
-  is compared with replication ``r`` of the other (``results.stats.paired_difference``);
-- **welch**: both runs have several replications but are not paired (another seed or
-  scenario): Welch's t over the per-replication figures;
+Whether two runs may be compared, and how, is :func:`results.pairing.pairing`'s call
+(by the runs' identities):
+
+- **paired**: two simulator runs of the same experiment, seed and replication count saw
+  the same payments and issuer answers (common random numbers), so replication ``r`` of
+  one is compared with replication ``r`` of the other
+  (``results.stats.paired_difference``);
+- **welch**: the same experiment, not paired (another seed or engine), several
+  replications on both sides: Welch's t over the per-replication figures;
 - **two-proportion**: a run with a single replication (a live load test) offers no
   spread between replications; for the two authorisation rates, Newcombe's hybrid
   interval combines each run's own 95 % CI (Wilson for one replication, t over
   replications otherwise);
-- **none**: other metrics of single-replication runs get a point estimate only.
+- **none**: other metrics of single-replication runs get a point estimate only, and so
+  does every metric of two runs that are not the same experiment (another scenario,
+  timeline, time scale or rate scale): their difference is no effect of the policy.
+
+Runs without an identity (older files) are compared as unpaired samples.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Literal
 
 from reports.metrics import AUTH_RATE, FIRST_ATTEMPT, HEADLINE, Metric, first_attempt_approved
 from results.contract import RunSummary
+from results.pairing import pairing
 from results.stats import Interval, defined, paired_difference, welch_difference, wilson_interval
 
 Method = Literal["paired", "welch", "two-proportion", "none"]
@@ -84,20 +93,19 @@ class Difference:
 
 def is_paired(base: RunSummary, other: RunSummary) -> bool:
     """Whether two runs used common random numbers replication by replication."""
-    return (
-        base.engine == other.engine == "simulator"
-        and base.scenario == other.scenario
-        and base.seed == other.seed
-        and base.replications == other.replications >= 2
-        and [r.seed_index for r in base.per_replication]
-        == [r.seed_index for r in other.per_replication]
-    )
+    return pairing(base, other).paired
 
 
-def run_pair_method(base: RunSummary, other: RunSummary) -> Method:
+PairMethod = Literal["paired", "welch", "two-proportion", "different"]
+
+
+def run_pair_method(base: RunSummary, other: RunSummary) -> PairMethod:
     """The method used for the headline (authorisation-rate) difference of two runs."""
-    if is_paired(base, other):
+    relation = pairing(base, other)
+    if relation.paired:
         return "paired"
+    if relation.kind == "different":
+        return "different"
     if base.replications >= 2 and other.replications >= 2:
         return "welch"
     return "two-proportion"
@@ -144,9 +152,12 @@ def difference(metric: Metric, base: RunSummary, other: RunSummary) -> Differenc
     value_a, value_b = metric.value(base), metric.value(other)
     if value_a is None or value_b is None:
         return Difference(metric, None, None, None, "none")
+    relation = pairing(base, other)
+    if relation.kind == "different":
+        return Difference(metric, value_b - value_a, None, None, "none")
     reps_a, reps_b = metric.replication_values(base), metric.replication_values(other)
     if reps_a is not None and reps_b is not None and len(reps_a) >= 2 and len(reps_b) >= 2:
-        if is_paired(base, other):
+        if relation.paired:
             return _from_interval(metric, paired_difference(reps_b, reps_a), "paired")
         return _from_interval(metric, welch_difference(reps_b, reps_a), "welch")
     if metric.key in _RATE_CI:

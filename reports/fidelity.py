@@ -1,5 +1,10 @@
 """Fidelity: how far a live run of a scenario lands from the simulator's run of it.
 
+Only runs of the same experiment are checked against each other (``results.pairing``:
+the same scenario content, timeline, time scale and rate scale): a live run that
+compressed the timeline is not judged against a full-length simulation. For any other
+pair, :func:`fidelity` refuses, and its sentence says what differs.
+
 The simulator and the live harness share the payment sampler, the acquirer behaviour
 model and the routing engine, so on the same scenario and policy they should agree up
 to sampling noise, plus what only the live run has: network hops, HTTP parsing,
@@ -35,6 +40,7 @@ from reports.metrics import (
     pp,
 )
 from results.contract import RunSummary
+from results.pairing import pairing
 from results.stats import defined, prediction_interval, t_interval, wilson_interval
 
 
@@ -110,6 +116,7 @@ class Fidelity:
     live: RunSummary
     tolerances: Tolerances
     checks: list[FidelityCheck] = field(default_factory=list)
+    refused: str | None = None  # why the runs were not checked (not the same experiment)
 
     @property
     def outside(self) -> list[FidelityCheck]:
@@ -120,6 +127,11 @@ class Fidelity:
         return [c for c in self.checks if c.within is not None]
 
     def sentence(self) -> str:
+        if self.refused is not None:
+            return (
+                f"Simulator vs live on {self.live.scenario} ({self.live.policy}) not checked: "
+                f"{self.refused}."
+            )
         judged, outside = self.judged, self.outside
         head = (
             f"Simulator vs live on {self.live.scenario} ({self.live.policy}): "
@@ -213,8 +225,11 @@ def _share_check(
 
 
 def fidelity(sim: RunSummary, live: RunSummary, tolerances: Tolerances | None = None) -> Fidelity:
-    """Check a live run against a simulated run of the same scenario."""
+    """Check a live run against a simulated run of the same experiment; refuse any other."""
     tol = tolerances or Tolerances()
+    relation = pairing(sim, live)
+    if not relation.same_experiment:
+        return Fidelity(sim, live, tol, refused=relation.reason)
     checks = [
         _rate_check(
             AUTH_RATE, sim, live, live.approved, sim.auth_rate_ci95, live.auth_rate_ci95, tol
@@ -235,23 +250,32 @@ def fidelity(sim: RunSummary, live: RunSummary, tolerances: Tolerances | None = 
     return Fidelity(sim, live, tol, checks)
 
 
+def _same_policy(a: RunSummary, b: RunSummary) -> bool:
+    if a.policy != b.policy:
+        return False
+    ha = a.identity.policy_hash if a.identity else None
+    hb = b.identity.policy_hash if b.identity else None
+    return ha is None or hb is None or ha == hb
+
+
 def fidelity_pairs(summaries: Sequence[RunSummary]) -> list[tuple[int, int]]:
     """(simulated index, live index) for each live run that has a simulated counterpart.
 
-    The counterpart is a simulator run of the same scenario and policy, or failing that
-    the first simulator run of the same scenario.
+    The counterpart is a simulator run of the same experiment and policy, or failing
+    that the first simulator run of the same experiment. A live run with none, but with
+    a simulator run of the same scenario name, is paired with that one so that
+    :func:`fidelity` can say why it does not check them.
     """
     pairs = []
     for j, live in enumerate(summaries):
         if live.engine != "live":
             continue
-        same_scenario = [
-            i
-            for i, s in enumerate(summaries)
-            if s.engine == "simulator" and s.scenario == live.scenario
-        ]
-        same_policy = [i for i in same_scenario if summaries[i].policy == live.policy]
-        chosen = same_policy or same_scenario
-        if chosen:
-            pairs.append((chosen[0], j))
+        simulated = [i for i, s in enumerate(summaries) if s.engine == "simulator"]
+        same = [i for i in simulated if pairing(summaries[i], live).same_experiment]
+        named = [i for i in simulated if summaries[i].scenario == live.scenario]
+        for candidates in (same, named):
+            if candidates:
+                policy = [i for i in candidates if _same_policy(summaries[i], live)]
+                pairs.append(((policy or candidates)[0], j))
+                break
     return pairs

@@ -28,8 +28,9 @@ from reports.metrics import (
     ms,
     pct,
 )
-from reports.rundata import Run, load_run
+from reports.rundata import Run, experiment_text, load_run
 from reports.verdict import run_sentences
+from results.contract import RunSummary
 from results.stats import defined
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -79,6 +80,7 @@ def run_meta(run: Run) -> list[str]:
     lines = [
         f"Scenario {s.scenario} · policy {s.policy} · {ENGINE_LABELS.get(s.engine, s.engine)}",
         f"{length} · seed {s.seed} · {s.payments:,} payments · from {run.path}",
+        f"Experiment: {experiment_text(s)}",
     ]
     incidents = incident_text(s)
     if incidents:
@@ -172,16 +174,7 @@ def detail_rows(run: Run) -> list[dict[str, str]]:
             "value": count(s.cascade.get("recovered")),
             "hint": "",
         },
-        {
-            "label": "Timeouts",
-            "value": count(s.timeouts.get("timeouts")),
-            "hint": "attempts with no answer in time (unknown outcome)",
-        },
-        {
-            "label": "Late approvals voided",
-            "value": count(s.timeouts.get("voided_late_approvals")),
-            "hint": "a timed-out attempt the acquirer did approve, cancelled before retrying",
-        },
+        *lifecycle_rows(s),
         {"label": "Wall-clock time", "value": f"{s.wall_seconds:,.1f} s", "hint": ""},
     ]
     if defined(s.sim_payments_per_second):
@@ -193,6 +186,50 @@ def detail_rows(run: Run) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def lifecycle_rows(s: RunSummary) -> list[dict[str, str]]:
+    """The payment lifecycle's counters: timeouts and how their unknown outcomes ended."""
+    t = s.timeouts
+    rows = [
+        {
+            "label": "Timeouts",
+            "value": count(t.get("timeouts")),
+            "hint": "attempts with no answer in time (unknown outcome)",
+        }
+    ]
+    if "settled" not in t:  # a summary written before the lifecycle counters
+        rows.append(
+            {
+                "label": "Late approvals voided",
+                "value": count(t.get("voided_late_approvals")),
+                "hint": "as counted before the lifecycle counters (meaning differed by engine)",
+            }
+        )
+        return rows
+    source = s.reversed_approvals_source
+    return [
+        *rows,
+        {
+            "label": "Unknown outcomes settled",
+            "value": count(t.get("settled")),
+            "hint": "voided, or shown to hold no approval, while the payment was routed",
+        },
+        {
+            "label": "Unknown outcomes left unsettled",
+            "value": count(t.get("unsettled")),
+            "hint": "still unknown when the payment finished; settled in the background",
+        },
+        {
+            "label": "Approvals reversed",
+            "value": count(t.get("reversed_approvals")),
+            "hint": (
+                f"approvals a void reversed (from the {source})"
+                if source
+                else "not known for this run"
+            ),
+        },
+    ]
 
 
 def run_charts(run: Run, label: str) -> dict[str, Chart]:

@@ -55,8 +55,11 @@ class Run:
 
         Both engines put ``t_start_s`` on the scenario's timeline (so incident windows
         line up); a live run also writes ``t_wall_s``, and its ``duration_s`` and
-        ``warmup_s`` are wall-clock seconds.
+        ``warmup_s`` are wall-clock seconds. The run's identity says; a file written
+        before identities were recorded tells it by its time series.
         """
+        if self.summary.identity is not None:
+            return self.summary.identity.time_scale
         t, wall = self.series.get(TIME_COLUMN), self.series.get(WALL_COLUMN)
         if t is None or wall is None or len(t) < 2 or not wall[-1] > 0:
             return 1.0
@@ -143,3 +146,16 @@ def run_labels(runs: Sequence[Run]) -> list[str]:
         seen[label] += 1
         unique.append(f"{label} #{seen[label]}" if counts[label] > 1 else label)
     return unique
+
+
+def experiment_text(summary: RunSummary) -> str:
+    """A run's experiment in a few words: scenario hash, timeline, time and rate scale."""
+    identity = summary.identity
+    if identity is None:
+        return "identity unknown"
+    text = f"scenario {identity.scenario_hash[:10]} · {identity.timeline_s:,.6g} s of its timeline"
+    if identity.time_scale != 1.0:
+        text += f" · {identity.time_scale:.4g}× faster"
+    if identity.rate_scale != 1.0:
+        text += f" · rate ×{identity.rate_scale:.4g}"
+    return text

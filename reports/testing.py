@@ -42,7 +42,10 @@ def live_shaped_run(
     intervals, as for any single run; the load-test fields say every offered payment was
     answered. ``time_scale`` > 1 lays the run out as the harness does when it plays the
     scenario faster than real time: wall-clock ``duration_s`` and ``warmup_s``, a
-    ``t_wall_s`` column beside the scenario-time ``t_start_s``. Returns ``out_dir``.
+    ``t_wall_s`` column beside the scenario-time ``t_start_s``; its identity records that
+    time scale (so it is another experiment than the simulated run unless 1), and the
+    reversed approvals are unknown, as in a live run that could not read the ledgers.
+    Returns ``out_dir``.
     """
     run = load_run(sim_run_dir)
     s = run.summary
@@ -58,6 +61,12 @@ def live_shaped_run(
     per_rep = [
         r.model_copy(update={"latency_p95_ms": histogram.quantile(0.95)}) for r in s.per_replication
     ]
+    # the same experiment as the simulated run when played at its speed, another one if not
+    identity = (
+        s.identity.model_copy(update={"engine": "live", "time_scale": time_scale})
+        if s.identity is not None
+        else None
+    )
     live = s.model_copy(
         update={
             "engine": "live",
@@ -68,6 +77,9 @@ def live_shaped_run(
             "first_attempt_auth_rate_ci95": (first.low, first.high),
             "latency_ms": LatencySummary(**histogram.percentiles()),
             "per_replication": per_rep,
+            "identity": identity,
+            "reversed_approvals_source": None,
+            "timeouts": {**s.timeouts, "reversed_approvals": None},
             "sim_payments_per_second": None,
             "offered_rate": round(s.payments / counted_s, 3),
             "achieved_rate": round(s.payments / counted_s, 3),

@@ -16,8 +16,16 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from results.histogram import LatencyHistogram
+from results.identity import RunIdentity
 
-__all__ = ["LatencyHistogram", "RunSummary", "read_summary", "read_timeseries", "write_run"]
+__all__ = [
+    "LatencyHistogram",
+    "RunIdentity",
+    "RunSummary",
+    "read_summary",
+    "read_timeseries",
+    "write_run",
+]
 
 SUMMARY = "summary.json"
 TIMESERIES = "timeseries.csv"
@@ -100,11 +108,19 @@ class RunSummary(BaseModel):
     declines_by_code: dict[str, int]
     declines_by_class: dict[str, int]
     cascade: dict[str, int]
-    timeouts: dict[str, int]
+    # the payment lifecycle's counters (results.tally): timeouts, settled, unsettled and
+    # reversed_approvals (None where not known); files written before them hold
+    # timeouts and voided_late_approvals
+    timeouts: dict[str, int | None]
     cost: Cost
     incidents: list[IncidentWindow]
     per_replication: list[ReplicationFigures]
     wall_seconds: float
+    # what the run ran (results.identity); None in files written before it was recorded
+    identity: RunIdentity | None = None
+    # where reversed_approvals was counted: "behaviour model" (simulator), "acquirer
+    # ledgers" (live), None where it is not known
+    reversed_approvals_source: str | None = None
     # engine-specific
     sim_payments_per_second: float | None = None
     offered_rate: float | None = None

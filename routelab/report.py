@@ -60,6 +60,10 @@ def differences_table(c: Comparison) -> Table:
     for m in DIFFERENCE_METRICS:
         table.add_column(m.short or m.label, justify="right")
     for i, label in enumerate(c.labels[1:], start=1):
+        relation = c.pairings[i - 1]
+        heading = escape(label)
+        if relation.kind in ("different", "unknown"):  # say why there is no pairing
+            heading += f"\n[dim]{escape(relation.reason)}[/]"
         cells = []
         for m in DIFFERENCE_METRICS:
             d = c.difference(i, m.key)
@@ -72,7 +76,7 @@ def differences_table(c: Comparison) -> Table:
             cells.append(
                 f"[{style}]{escape(m.format_difference(d.estimate))}[/]\n[dim]{escape(interval)}[/]"
             )
-        table.add_row(label, *cells)
+        table.add_row(heading, *cells)
     return table
 
 
@@ -107,7 +111,8 @@ def print_comparison(c: Comparison, out: Console | None = None) -> None:
     if len(c.runs) > 1:
         out.print(differences_table(c))
     for f in c.fidelities:
-        out.print(fidelity_table(f))
+        if f.refused is None:  # a refusal is one of the sentences above
+            out.print(fidelity_table(f))
 
 
 def report_command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from results.contract import RunSummary
+from results.pairing import pairing
 from results.stats import defined, paired_difference
 
 # A figure with nothing to compute it from is None in a summary read from disk and NaN
@@ -35,23 +36,34 @@ def _rates(summary: RunSummary) -> list[float]:
 
 
 def paired_auth_difference(base: RunSummary, other: RunSummary) -> str:
-    """Auth-rate difference vs ``base`` in pp with a paired 95 % CI, when runs are paired."""
-    paired = (
-        base.seed == other.seed
-        and base.replications == other.replications
-        and base.scenario == other.scenario
-        and base.replications >= 2
-    )
-    if not paired:
-        return "n/a (not paired)"
+    """Auth-rate difference vs ``base`` in pp with a paired 95 % CI, when runs are paired.
+
+    Whether they are is :func:`results.pairing.pairing`'s call, as in every report.
+    """
+    relation = pairing(base, other)
     a, b = _rates(base), _rates(other)
+    if not relation.paired:
+        return f"n/a ({relation.reason})"
     if len(a) != len(b) or len(a) < 2:
-        return "n/a (not paired)"
+        return "n/a (replications without payments)"
     diff = paired_difference(b, a)
     verdict = "significant" if diff.excludes_zero else "not significant"
     return (
         f"{100 * diff.estimate:+.2f} pp [{100 * diff.low:+.2f}, {100 * diff.high:+.2f}] {verdict}"
     )
+
+
+def lifecycle(summary: RunSummary) -> str:
+    """Timeouts, settled / unsettled, reversed approvals (as a summary holds them)."""
+    t = summary.timeouts
+
+    def n(key: str) -> str:
+        value = t.get(key)
+        return "n/a" if value is None else f"{value:,}"
+
+    if "settled" not in t:  # written before the lifecycle counters
+        return f"{n('timeouts')} (voided late approvals {n('voided_late_approvals')})"
+    return f"{n('timeouts')} / {n('settled')} / {n('unsettled')} / {n('reversed_approvals')}"
 
 
 def comparison_table(summaries: list[RunSummary]) -> Table:
@@ -95,10 +107,7 @@ def comparison_table(summaries: list[RunSummary]) -> Table:
     row("cost bps", [_num(s.cost.bps, ".1f") for s in summaries])
     for name in acquirers:
         row(f"share {name}", [_pct(s.acquirer_share.get(name, 0.0)) for s in summaries])
-    row(
-        "timeouts (voided late approvals)",
-        [f"{s.timeouts['timeouts']} ({s.timeouts['voided_late_approvals']})" for s in summaries],
-    )
+    row("timeouts / settled / unsettled / reversed approvals", [lifecycle(s) for s in summaries])
     if summaries[0].sim_payments_per_second is not None:
         row("simulated payments/s", [_num(s.sim_payments_per_second, ",.0f") for s in summaries])
     return table

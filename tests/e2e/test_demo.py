@@ -8,6 +8,7 @@ import pytest
 from rich.console import Console
 
 from results.contract import read_summary
+from results.pairing import pairing
 from routelab.demo import FIDELITY_REPLICATIONS, POLICIES, run_demo
 
 
@@ -28,3 +29,13 @@ def test_demo_writes_the_comparison_with_a_fidelity_section(tmp_path: Path) -> N
     # the live run is judged by one more run's spread: the short scenario gets many runs
     assert simulated.replications == FIDELITY_REPLICATIONS
     assert all(r.acquirer_share for r in simulated.per_replication)
+    # the short scenario, simulated in memory and load-tested from its file, is one
+    # experiment (the same content, timeline and speeds): its fidelity is checked
+    relation = pairing(simulated, live)
+    assert relation.kind == "unpaired" and relation.same_experiment, relation.reason
+    assert "Simulator vs live on acquirer_outage_12s (sr_window): " in html
+    assert "not checked" not in html
+    # the full-length runs are another experiment than the short ones, and say so
+    full = read_summary(result.run_dirs[0])
+    assert pairing(full, live).kind == "different"
+    assert "are not the same experiment: the scenario content and the timeline" in html

@@ -5,7 +5,9 @@ small values (as papermill does) and executes the notebook in a fresh kernel ins
 ``tmp_path``. The committed notebooks must carry no outputs.
 
 The load-test notebook reads a real live run: a ~10 s ``routelab loadtest`` of the
-outage scenario (mock acquirers, router and Locust on loopback).
+outage scenario compressed to 10 s (mock acquirers, router and Locust on loopback),
+played in real time so the notebook's simulation of that short scenario is the same
+experiment and its fidelity is checked.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
+
+from scenarios.loader import load_scenario
+from scenarios.transform import compress_timeline, scenario_yaml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -91,16 +96,19 @@ def test_tuning_routing_rules(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def live_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real ~10 s load test of acquirer_outage (sr_window), written as a run directory."""
-    out = tmp_path_factory.mktemp("loadtest") / "live"
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A real ~10 s load test of acquirer_outage compressed to 10 s (sr_window): the run
+    directory and the short scenario's file."""
+    work = tmp_path_factory.mktemp("loadtest")
+    short = compress_timeline(load_scenario("acquirer_outage"), float(LOADTEST_SECONDS))
+    scenario = work / f"{short.name}.yaml"
+    scenario.write_text(scenario_yaml(short), encoding="utf-8")
+    out = work / "live"
     command = [
         sys.executable,
         "-m",
         "routelab.loadtest",
-        "acquirer_outage",
-        "--duration",
-        str(LOADTEST_SECONDS),
+        str(scenario),
         "--policy",
         "sr_window",
         "--out",
@@ -111,18 +119,26 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # 0: all good; 3: an SLO breached (the run is still complete and written)
     assert done.returncode in (0, 3), f"loadtest failed:\n{done.stdout}\n{done.stderr}"
     assert (out / "summary.json").exists()
-    return out
+    return out, scenario
 
 
-def test_loadtest_analysis(tmp_path: Path, live_run: Path) -> None:
+def test_loadtest_analysis(tmp_path: Path, live_run: tuple[Path, Path]) -> None:
+    run, scenario = live_run
     book = execute(
         NAMES[2],
-        {"LIVE_RUN": str(live_run), "SIM_REPLICATIONS": 2, "OUT": "runs/analysis"},
+        {
+            "LIVE_RUN": str(run),
+            "SCENARIO": str(scenario),
+            "SIM_REPLICATIONS": 2,
+            "OUT": "runs/analysis",
+        },
         tmp_path,
     )
     out = text_output(book)
     assert "The load test offered" in out and "Offered rate" in out
-    assert "Simulator vs live on acquirer_outage (sr_window)" in out
+    assert "against the live run: the same experiment, not paired" in out
+    assert "Simulator vs live on acquirer_outage_10s (sr_window): " in out
+    assert "checks within tolerance" in out  # checked, not refused
     assert "outside tolerance:" in out
     assert (tmp_path / "runs/analysis/fidelity.html").exists()
     assert svg_outputs(book) == 2

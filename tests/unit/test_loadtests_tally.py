@@ -13,7 +13,13 @@ import numpy as np
 import orjson
 import pytest
 
-from loadtests.live_summary import build_summary, rate_figures, timeseries
+from loadtests.live_summary import (
+    build_summary,
+    ledger_reversed_approvals,
+    live_identity,
+    rate_figures,
+    timeseries,
+)
 from loadtests.live_tally import LiveTally, fee_schedule
 from loadtests.options import HarnessOptions, OptionError
 from loadtests.payer import (
@@ -25,9 +31,16 @@ from loadtests.payer import (
 )
 from loadtests.plan import RunPlan
 from results.contract import RunSummary, read_summary, read_timeseries, write_run
+from results.identity import RunIdentity, policy_hash, scenario_hash
+from results.pairing import experiment_differences
+from results.tally import Tally
 from router.payment_request import parse_payment
+from scenarios.loader import load_scenario
 from scenarios.sampler import Payment
 from scenarios.schema import Scenario
+from scenarios.taxonomy import classify
+from scenarios.transform import compress_timeline, scenario_yaml
+from simulator import simulate
 
 CARD = Payment(
     amount=10_000,
@@ -170,20 +183,24 @@ def record(tally: LiveTally, t: float, answer: PaymentAnswer, latency_ms: float 
     tally.answered(t, CARD, answer, latency_ms, latency_ms - 1.0)
 
 
+def by_name(tally: Tally, counts: list[int]) -> dict[str, int]:
+    return {name: n for name, n in zip(tally.acquirers, counts, strict=True) if n}
+
+
 def test_answers_are_counted_like_the_simulator_counts_payments(baseline: Scenario) -> None:
-    tally = LiveTally(warmup_s=1.0, bucket_s=1.0, fee_of=fee_schedule(baseline))
-    record(tally, 0.5, DECLINED)  # warm-up: only the generator counts it
+    live = LiveTally(warmup_s=1.0, bucket_s=1.0, fee_of=fee_schedule(baseline))
+    record(live, 0.5, DECLINED)  # warm-up: only the generator counts it
     for t, answer in ((1.5, APPROVED_A), (1.6, CASCADED), (2.5, DECLINED), (2.6, TIMED_OUT)):
-        record(tally, t, answer)
-    tally.scheduled(2.7)
-    tally.dropped(2.7)
-    tally.scheduled(2.8)
-    tally.sent(2.8, 2.81, 2.0, late=False)
-    tally.http_error(2.8, "http_5xx")
-    tally.sent(0.9, 0.95, 50.0, late=True)  # late in the warm-up: the generator's health only
-    tally.sent(2.9, 2.96, 60.0, late=True)
-    c = tally.counts
-    assert (c["late_all"], c["late"], tally.maxima["max_lateness_ms"]) == (2, 1, 60.0)
+        record(live, t, answer)
+    live.scheduled(2.7)
+    live.dropped(2.7)
+    live.scheduled(2.8)
+    live.sent(2.8, 2.81, 2.0, late=False)
+    live.http_error(2.8, "http_5xx")
+    live.sent(0.9, 0.95, 50.0, late=True)  # late in the warm-up: the generator's health only
+    live.sent(2.9, 2.96, 60.0, late=True)
+    c = live.counts
+    assert (c["late_all"], c["late"], live.maxima["max_lateness_ms"]) == (2, 1, 60.0)
     assert (
         c["scheduled_all"],
         c["answered_all"],
@@ -191,21 +208,23 @@ def test_answers_are_counted_like_the_simulator_counts_payments(baseline: Scenar
         c["dropped_all"],
         c["sent_all"],
     ) == (7, 5, 1, 1, 8)
+    tally = live.tally  # every payment figure is the shared tally's
+    assert (c["payments"], c["approved"]) == (tally.payments, tally.approved) == (4, 2)
     assert (
-        c["payments"],
-        c["approved"],
-        c["first_attempt_approved"],
-        c["recovered"],
-        c["cascaded"],
-        c["attempts"],
-        c["timeouts"],
-        c["voided_late_approvals"],
-    ) == (4, 2, 1, 1, 1, 5, 1, 1)
-    assert tally.counters["first_attempts"] == {"acq_a": 2, "acq_b": 1, "acq_c": 1}
-    assert tally.counters["approvals_by_acquirer"] == {"acq_a": 1, "acq_b": 1}
-    assert tally.counters["declines_by_code"] == {"51": 1, "68": 1}
-    assert tally.counters["declines_by_class"] == {"soft_decline": 1, "timeout": 1}
-    assert tally.counters["http_errors"] == {"http_5xx": 1}
+        tally.first_attempt_approved,
+        tally.recovered,
+        tally.cascaded,
+        tally.attempts,
+        tally.timeouts,
+        tally.settled,
+        tally.unsettled,
+        tally.reversed_approvals,  # not in an answer: from the acquirers' ledgers
+    ) == (1, 1, 1, 5, 1, 1, 0, 0)
+    assert by_name(tally, tally.first_attempts) == {"acq_a": 2, "acq_b": 1, "acq_c": 1}
+    assert by_name(tally, tally.approvals_by_acquirer) == {"acq_a": 1, "acq_b": 1}
+    assert tally.declines_by_code == {"51": 1, "68": 1}
+    assert tally.declines_by_class == {"soft_decline": 1, "timeout": 1}
+    assert live.http_errors == {"http_5xx": 1}
     fee = baseline.acquirer("acq_a").fees.for_network("visa")
     fee_b = baseline.acquirer("acq_b").fees.for_network("visa")
     fee_c = baseline.acquirer("acq_c").fees.for_network("visa")
@@ -216,8 +235,115 @@ def test_answers_are_counted_like_the_simulator_counts_payments(baseline: Scenar
         + fee_b.charge(CARD.amount, False)
         + fee_c.charge(CARD.amount, False)
     )
-    assert c["cost"] == pytest.approx(expected_cost)
+    assert tally.cost == pytest.approx(expected_cost)
     assert fee.charge(10_000, True) == pytest.approx(110 * 10_000 / 10_000 + 10)
+    assert live.histogram("latency").total == 4 and live.histogram("lateness").total == 8
+
+
+def test_the_live_tally_counts_what_the_simulators_calls_count(baseline: Scenario) -> None:
+    """A scripted answer of each kind, fed to the live tally and, as the simulator would
+    count the same payments, straight into a results tally: the same counts."""
+    fee_of = fee_schedule(baseline)
+    script = [
+        (1.2, APPROVED_A, 120.0),
+        (1.4, CASCADED, 340.0),
+        (2.1, DECLINED, 90.0),
+        # hung at acq_c, voided, then approved at acq_a
+        (
+            2.2,
+            PaymentAnswer(
+                "approved",
+                "00",
+                None,
+                (Attempt("acq_c", "timeout", "voided"), Attempt("acq_a", "approved", None)),
+            ),
+            2_400.0,
+        ),
+        # hung, shown to hold no approval, declined elsewhere
+        (
+            3.3,
+            PaymentAnswer(
+                "declined",
+                "05",
+                "soft_decline",
+                (
+                    Attempt("acq_a", "timeout", "nothing_approved"),
+                    Attempt("acq_b", "soft_decline", None),
+                ),
+            ),
+            2_100.0,
+        ),
+        # hung on the last attempt: still unknown when the router answered
+        (
+            3.4,
+            PaymentAnswer("failed", "68", "timeout", (Attempt("acq_b", "timeout", "unconfirmed"),)),
+            1_000.0,
+        ),
+        # a broken answer settled only after the payment ended, and no attempt at all
+        (
+            3.5,
+            PaymentAnswer(
+                "failed",
+                "96",
+                "technical_error",
+                (Attempt("acq_b", "technical_error", "late_voided"),),
+            ),
+            80.0,
+        ),
+        (3.6, PaymentAnswer("failed", "68", None, ()), 10_000.0),
+    ]
+    live = LiveTally(warmup_s=1.0, bucket_s=1.0, fee_of=fee_of)
+    for t, answer, latency in script:
+        live.answered(t, CARD, answer, latency, latency)
+    names = baseline.acquirer_names
+    sim = Tally(names, 5.0, 1.0)
+
+    def attempt(acquirer: str, t: float, approved: bool) -> None:
+        fee = baseline.acquirer(acquirer).fees.for_network(CARD.network)
+        sim.attempt(names.index(acquirer), t, approved, fee.charge(CARD.amount, approved))
+
+    def payment(t: float, first: str | None, n: int, code: str, latency: float) -> None:
+        info = classify(code)
+        approved = code == "00"
+        first_index = names.index(first) if first else -1
+        sim.payment(t, first_index, n, approved, code, info.outcome, latency, CARD.amount)
+
+    attempt("acq_a", 1.2, True)
+    payment(1.2, "acq_a", 1, "00", 120.0)
+    attempt("acq_a", 1.4, False)
+    attempt("acq_b", 1.4, True)
+    payment(1.4, "acq_a", 2, "00", 340.0)
+    attempt("acq_b", 2.1, False)
+    payment(2.1, "acq_b", 1, "51", 90.0)
+    attempt("acq_c", 2.2, False)
+    sim.timeouts += 1
+    sim.settled += 1
+    attempt("acq_a", 2.2, True)
+    payment(2.2, "acq_c", 2, "00", 2_400.0)
+    attempt("acq_a", 3.3, False)
+    sim.timeouts += 1
+    sim.settled += 1
+    attempt("acq_b", 3.3, False)
+    payment(3.3, "acq_a", 2, "05", 2_100.0)
+    attempt("acq_b", 3.4, False)
+    sim.timeouts += 1
+    sim.unsettled += 1
+    payment(3.4, "acq_b", 1, "68", 1_000.0)
+    attempt("acq_b", 3.5, False)
+    sim.unsettled += 1
+    payment(3.5, "acq_b", 1, "96", 80.0)
+    payment(3.6, None, 0, "68", 10_000.0)
+    got, expected = live.tally.report(), sim.report()
+    assert got.pop("cost") == pytest.approx(expected.pop("cost"))
+    for shape in ("n_buckets", "open_ended", "series_payments", "series_approved"):
+        got.pop(shape), expected.pop(shape)  # the live tally grows its buckets as time goes
+    assert got.pop("series_latency_sum_ms")[:4] == expected.pop("series_latency_sum_ms")[:4]
+    got_series, expected_series = got.pop("series_attempts"), expected.pop("series_attempts")
+    assert {a: s[:4] for a, s in got_series.items()} == {
+        a: s[:4] for a, s in expected_series.items()
+    }
+    assert got == expected
+    assert (sim.timeouts, sim.settled, sim.unsettled) == (3, 2, 2)
 
 
 def test_worker_reports_merge_into_what_one_process_would_have_counted() -> None:
@@ -245,14 +371,19 @@ def test_worker_reports_merge_into_what_one_process_would_have_counted() -> None
                 master.merge(report)
     for worker in workers:
         master.merge(orjson.loads(orjson.dumps(worker.drain())))
-        assert worker.counts["payments"] == 0  # drained
+        assert worker.counts["payments"] == 0 and worker.tally.payments == 0  # drained
     merged, expected = master.report(), orjson.loads(orjson.dumps(whole.report()))
+    merged_tally, expected_tally = merged.pop("tally"), expected.pop("tally")
     # latency sums are floats added in another order: equal up to rounding
-    assert merged.pop("series") == {
-        b: pytest.approx(row) for b, row in expected.pop("series").items()
-    }
+    assert merged_tally.pop("series_latency_sum_ms") == pytest.approx(
+        expected_tally.pop("series_latency_sum_ms")
+    )
+    # acquirers are numbered in the order each tally first saw them: compare by name
+    assert set(merged_tally.pop("acquirers")) == set(expected_tally.pop("acquirers"))
+    assert merged_tally == expected_tally
     assert merged == expected
     assert master.histogram("latency").percentiles() == whole.histogram("latency").percentiles()
+    assert master.counts["payments"] == whole.tally.payments > 300
 
 
 # -- the result contract -----------------------------------------------------------------
@@ -281,7 +412,9 @@ def test_the_summary_follows_the_shared_contract(baseline: Scenario, tmp_path: P
         "acq_b": pytest.approx(1 / 3, abs=1e-6),
         "acq_c": 0.0,
     }
-    assert summary.per_replication[0].acquirer_share == summary.acquirer_share
+    assert summary.per_replication[0].acquirer_share == {
+        name: pytest.approx(share, abs=1e-6) for name, share in summary.acquirer_share.items()
+    }
     assert summary.acquirer_auth_rate["acq_c"] is None or math.isnan(
         summary.acquirer_auth_rate["acq_c"]
     )
@@ -290,10 +423,31 @@ def test_the_summary_follows_the_shared_contract(baseline: Scenario, tmp_path: P
     assert summary.http_error_rate == 0.0
     assert summary.latency_ms.p50 is not None and 200 < summary.latency_ms.p50 < 300
     assert summary.reconciliation == {"matched": 60, "missing": 0, "duplicated": 0}
+    # the run's identity: the whole 1800 s timeline played 180 times faster, at scale 1
+    assert summary.identity == RunIdentity(
+        scenario_hash=scenario_hash(baseline),
+        policy="priority",
+        policy_hash=policy_hash(baseline.policy("priority")),
+        seed=baseline.seed,
+        replications=1,
+        engine="live",
+        timeline_s=1800.0,
+        time_scale=180.0,
+        rate_scale=1.0,
+    )
+    # no ledgers read: the reversed approvals are not known, and the summary says so
+    assert summary.timeouts == {
+        "timeouts": 0,
+        "settled": 0,
+        "unsettled": 0,
+        "reversed_approvals": None,
+    }
+    assert summary.reversed_approvals_source is None
     run = tmp_path / "run"
     write_run(run, summary, timeseries(tally, plan), tally.histogram("latency"))
     back = read_summary(run)
     assert isinstance(back, RunSummary) and back.payments == 90
+    assert back.identity == summary.identity
     assert back.acquirer_auth_rate["acq_c"] is None  # NaN is written as null
     rows = read_timeseries(run)
     assert list(rows[0])[:5] == [
@@ -303,10 +457,45 @@ def test_the_summary_follows_the_shared_contract(baseline: Scenario, tmp_path: P
         "auth_rate",
         "mean_latency_ms",
     ]
-    assert sum(r["payments"] for r in rows) == 90
+    assert list(rows[0])[-4:] == ["t_wall_s", "scheduled", "http_errors", "dropped"]
+    assert len(rows) == round(plan.duration_s / plan.bucket_s) == 30
+    assert sum(r["payments"] for r in rows) == sum(r["scheduled"] for r in rows) == 90
     assert math.isnan(rows[0]["auth_rate"])  # the warm-up bucket holds no payment
     # t_start_s is on the scenario's timeline: 1800 s compressed into 10 s
     assert rows[1]["t_start_s"] == pytest.approx(plan.bucket_s * 180.0, abs=1e-3)
+    assert rows[1]["t_wall_s"] == pytest.approx(plan.bucket_s, abs=1e-3)
+
+
+def test_reversed_approvals_come_from_the_acquirers_ledgers(baseline: Scenario) -> None:
+    plan = plan_for(baseline, duration_s=10.0, warmup_s=1.0)
+    entry = {"status": "reversed", "reference": "ltab-0-0-1", "scenario_time_s": 200.0}
+    ledger = [
+        entry,
+        {**entry, "reference": "ltab-0-1-7", "scenario_time_s": 181.0},
+        {**entry, "scenario_time_s": 179.0},  # in the warm-up (1 s of wall time, x180)
+        {**entry, "status": "approved"},  # an approval that stands
+        {**entry, "reference": "ltzz-0-0-1"},  # another run's
+    ]
+    assert ledger_reversed_approvals(ledger, "ltab", 180.0) == 2
+    assert ledger_reversed_approvals(ledger, "ltab", -math.inf) == 3
+    tally = LiveTally(plan.warmup_s, plan.bucket_s)
+    record(tally, 2.0, TIMED_OUT)
+    summary = build_summary(
+        tally,
+        plan,
+        policy="priority",
+        wall_seconds=1.0,
+        reconciliation=None,
+        reversed_approvals=2,
+    )
+    assert summary.timeouts == {
+        "timeouts": 1,
+        "settled": 1,
+        "unsettled": 0,
+        "reversed_approvals": 2,
+    }
+    assert summary.reversed_approvals_source == "acquirer ledgers"
+    assert tally.tally.reversed_approvals == 0  # the figure is the summary's, not the answers'
 
 
 def test_a_generator_that_falls_behind_shows_as_a_lower_achieved_rate(baseline: Scenario) -> None:
@@ -331,3 +520,35 @@ def test_plans_refuse_a_warmup_that_leaves_nothing(baseline: Scenario) -> None:
     compressed = plan_for(baseline, duration_s=30.0)
     assert compressed.warmup_s == pytest.approx(1.0)  # 60 s of 1800 s, into 30 s
     assert compressed.request_timeout_s == pytest.approx(15.0)  # 10 s budget + 5 s
+
+
+def test_a_live_run_of_a_short_scenario_file_is_the_simulations_experiment(
+    tmp_path: Path,
+) -> None:
+    """What the demo does: compress the scenario into a file of its own, load-test that
+    file in real time, simulate the same short scenario: one experiment."""
+    short = compress_timeline(load_scenario("acquirer_outage"), 45.0)
+    path = tmp_path / f"{short.name}.yaml"
+    path.write_text(scenario_yaml(short), encoding="utf-8")
+    plan = RunPlan.build(load_scenario(path), HarnessOptions(scenario=str(path)))
+    live = live_identity(plan, "sr_window")
+    simulated = simulate(short, "sr_window", replications=2).summary
+    assert simulated.identity is not None
+    assert (live.timeline_s, live.time_scale, live.rate_scale) == (45.0, 1.0, 1.0)
+    assert experiment_differences(simulated.identity, live) == []
+    assert live.policy_hash == simulated.identity.policy_hash
+    # the full scenario squeezed into 45 s by --duration plays it 40 times faster
+    squeezed = live_identity(
+        plan_for(load_scenario("acquirer_outage"), duration_s=45.0), "sr_window"
+    )
+    assert squeezed.timeline_s == pytest.approx(1800.0) and squeezed.time_scale == pytest.approx(
+        40.0
+    )
+    full = simulate(load_scenario("acquirer_outage"), "sr_window", replications=1).summary
+    assert full.identity is not None
+    assert experiment_differences(full.identity, squeezed) == ["the time scale (×1 vs ×40)"]
+    faster = live_identity(
+        plan_for(load_scenario("acquirer_outage"), duration_s=45.0, rate_scale=2.0), "sr_window"
+    )
+    assert experiment_differences(squeezed, faster) == ["the rate scale (×1 vs ×2)"]
+    assert live_identity(plan, "not_in_the_scenario").policy_hash is None

@@ -9,13 +9,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from reports.compare import compare_runs, write_comparison
+from reports.compare import compare_runs, render_comparison, write_comparison
 from reports.fidelity import Tolerances
 from reports.metrics import pct
 from reports.rundata import load_run, load_runs, run_labels
 from reports.testing import live_shaped_run
 from routelab.report import compare_command, report_command
+from routelab.tables import lifecycle, paired_auth_difference
 from scenarios.loader import load_scenario
+from scenarios.transform import compress_timeline
 from simulator import simulate
 
 
@@ -147,3 +149,83 @@ def test_commands_reject_a_non_run_directory(cli: typer.Typer, tmp_path: Path) -
         assert result.exit_code == 2
         assert "not a run directory" in result.output
         assert "Traceback" not in result.output
+
+
+# -- runs are matched by identity -------------------------------------------------------
+
+OLD_RUNS = Path(__file__).parent / "data" / "written_before_identity"
+
+
+def test_compare_says_plainly_when_runs_are_not_the_same_experiment(
+    cli: typer.Typer, runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A run of the timeline compressed to 300 s is another experiment than the full one."""
+    short = compress_timeline(load_scenario("acquirer_outage"), 300.0)
+    simulate(short, "sr_window", replications=3).write(tmp_path / "short")
+    c = compare_runs(load_runs([runs["priority"], tmp_path / "short"]))
+    (relation,) = c.pairings
+    reason = (
+        "not the same experiment: the scenario content and the timeline "
+        "(1,800 s vs 300 s of the scenario) differ"
+    )
+    assert relation.kind == "different" and relation.reason == reason
+    assert c.sentences == [f"sr_window and priority are {reason}."]  # no ranking, no verdict
+    for d in c.differences[0]:
+        assert d.method == "none" and not d.has_interval and d.significant is None
+    html = render_comparison(c)
+    assert f"sr_window and priority are {reason}." in html
+    assert html.count(reason) == 2  # the verdict and the differences table
+    out = tmp_path / "c.html"
+    args = ["compare", str(runs["priority"]), str(tmp_path / "short"), "--out", str(out)]
+    result = CliRunner().invoke(cli, args, terminal_width=240)
+    assert result.exit_code == 0, result.output
+    assert "not the same experiment" in result.output and "300 s of the scenario" in result.output
+
+
+def test_a_compressed_live_run_is_not_checked_against_the_full_simulation(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    single = tmp_path / "single"
+    simulate(load_scenario("acquirer_outage"), "sr_window", seed=11, replications=1).write(single)
+    live_shaped_run(single, tmp_path / "fast", time_scale=30.0)
+    c = compare_runs(load_runs([runs["sr_window"], tmp_path / "fast"]))
+    (f,) = c.fidelities
+    assert f.refused == "not the same experiment: the time scale (×1 vs ×30) differs"
+    assert c.sentences[-1] == f.sentence() and "not checked" in f.sentence()
+    html = render_comparison(c)
+    assert f.sentence() in html and 'class="badge' not in html  # no checks shown
+
+
+def test_runs_written_before_identities_load_and_are_not_paired(
+    cli: typer.Typer, tmp_path: Path
+) -> None:
+    old = load_runs([OLD_RUNS / "priority", OLD_RUNS / "sr_window"])
+    for run in old:
+        assert run.summary.identity is None and run.summary.reversed_approvals_source is None
+        assert set(run.summary.timeouts) == {"timeouts", "voided_late_approvals"}
+    c = compare_runs(old)
+    assert c.pairings[0].kind == "unknown"
+    assert c.difference(1, "auth_rate").method == "welch"  # unpaired: 3 replications each
+    assert "sr_window against priority: identity unknown: not paired." in c.sentences
+    html = render_comparison(c)
+    assert "identity unknown: not paired" in html and "identity unknown" in html
+    assert paired_auth_difference(old[0].summary, old[1].summary) == (
+        "n/a (identity unknown: not paired)"
+    )
+    assert lifecycle(old[1].summary) == "107 (voided late approvals 92)"
+    report = tmp_path / "old.html"
+    args = ["report", str(OLD_RUNS / "sr_window"), "--out", str(report)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "Late approvals voided" in report.read_text("utf-8")
+
+
+def test_new_runs_show_their_lifecycle_counters(runs: dict[str, Path]) -> None:
+    s = load_run(runs["sr_window"]).summary
+    t = s.timeouts
+    assert set(t) == {"timeouts", "settled", "unsettled", "reversed_approvals"}
+    assert lifecycle(s) == (
+        f"{t['timeouts']:,} / {t['settled']:,} / {t['unsettled']:,} / {t['reversed_approvals']:,}"
+    )
+    live = load_run(runs["live"]).summary
+    assert live.timeouts["reversed_approvals"] is None and lifecycle(live).endswith("/ n/a")

@@ -204,8 +204,39 @@ def test_live_runs_are_paired_with_the_simulated_run_of_their_policy(runs: dict[
     assert fidelity_pairs([*sims, live]) == [(1, 2)]  # sr_window, not the first run
     # no simulated run of that policy: fall back to the scenario's first simulated run
     assert fidelity_pairs([sims[0], live]) == [(0, 1)]
-    other = live.model_copy(update={"scenario": "baseline"})
+    # runs are matched by identity, not by name
+    assert live.identity is not None
+    other_content = live.identity.model_copy(update={"scenario_hash": "0" * 64})
+    other = live.model_copy(update={"scenario": "baseline", "identity": other_content})
     assert fidelity_pairs([*sims, other]) == []
+    renamed = live.model_copy(update={"scenario": "acquirer_outage_copy"})
+    assert fidelity_pairs([*sims, renamed]) == [(1, 2)]  # the same experiment by another name
+
+
+def test_fidelity_refuses_runs_that_are_not_the_same_experiment(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A live run that compressed the timeline is not judged against a full-length run."""
+    sim = read_summary(runs["sim"])
+    compressed = read_summary(live_shaped_run(runs["single"], tmp_path / "fast", time_scale=30.0))
+    # it has the simulated run's name, so it is paired with it, to be told why not
+    assert fidelity_pairs([sim, compressed]) == [(0, 1)]
+    f = fidelity(sim, compressed)
+    assert f.refused == "not the same experiment: the time scale (×1 vs ×30) differs"
+    assert f.checks == [] and f.judged == []
+    assert f.sentence() == (
+        "Simulator vs live on acquirer_outage (sr_window) not checked: "
+        "not the same experiment: the time scale (×1 vs ×30) differs."
+    )
+    assert sim.identity is not None
+    other = sim.model_copy(
+        update={"identity": sim.identity.model_copy(update={"scenario_hash": "f" * 64})}
+    )
+    live = read_summary(runs["live"])
+    assert fidelity(other, live).refused == "not the same experiment: the scenario content differs"
+    old = live.model_copy(update={"identity": None})
+    assert fidelity(sim, old).refused == "identity unknown: not paired"
+    assert fidelity(sim, live).refused is None and len(fidelity(sim, live).judged) > 5
 
 
 def test_the_live_shaped_stand_in_shifts_latency_and_keeps_counts(runs: dict[str, Path]) -> None:

@@ -25,6 +25,7 @@ from results.contract import (
     read_timeseries,
     write_run,
 )
+from results.identity import RunIdentity
 from results.stats import (
     Interval,
     paired_difference,
@@ -256,7 +257,7 @@ def summary() -> RunSummary:
         declines_by_code={"51": 50, "05": 30, "96": 7},
         declines_by_class={"soft_decline": 80},
         cascade={"attempted": 40, "recovered": 25},
-        timeouts={"acq_a": 1},
+        timeouts={"timeouts": 4, "settled": 3, "unsettled": 1, "reversed_approvals": None},
         cost=Cost(total=1234.5, per_approved=1.35, bps=105.2),
         incidents=[IncidentWindow(acquirer="acq_a", name="outage", start_s=600, end_s=900)],
         per_replication=[
@@ -274,6 +275,17 @@ def summary() -> RunSummary:
             for k in range(2)
         ],
         wall_seconds=1.5,
+        identity=RunIdentity(
+            scenario_hash="ab" * 32,
+            policy="sr",
+            policy_hash="cd" * 32,
+            seed=20261121,
+            replications=2,
+            engine="simulator",
+            timeline_s=1800.0,
+            time_scale=1.0,
+            rate_scale=1.0,
+        ),
         sim_payments_per_second=250_000.0,
     )
 
@@ -293,6 +305,14 @@ def test_summary_round_trip(tmp_path: Path) -> None:
     assert back.offered_rate is None and back.reconciliation is None  # live-only fields
     assert read_timeseries(tmp_path / "run") == series
     assert LatencyHistogram.read_csv(tmp_path / "run" / HISTOGRAM).counts == hist.counts
+
+
+def test_a_summary_written_before_identities_still_loads() -> None:
+    old = Path(__file__).parent / "data" / "written_before_identity" / "priority"
+    summary = read_summary(old)
+    assert summary.identity is None and summary.reversed_approvals_source is None
+    assert summary.timeouts == {"timeouts": 92, "voided_late_approvals": 62}
+    assert summary.payments == 151_368 and summary.replications == 3
 
 
 def test_run_without_timeseries(tmp_path: Path) -> None:

@@ -24,11 +24,12 @@ import numpy as np
 import pytest
 from validation_scenarios import SEED, single_queue_scenario
 
+from results.summary import timeseries
 from scenarios.loader import BUNDLED_DIR, load_scenario
 from scenarios.schema import Scenario
 from scenarios.transform import compress_timeline
 from simulator.model import Replication
-from simulator.run import pooled_timeseries, summarise
+from simulator.run import summarise
 
 BUNDLED = sorted(p.stem for p in BUNDLED_DIR.glob("*.yaml"))
 SHORT_S = 300.0  # each bundled scenario's story, compressed: about 10,000 payments
@@ -46,14 +47,11 @@ def _everything(scenario: Scenario, policy: str, event_per_step: bool) -> tuple[
     summary = summarise(scenario, policy, SEED, [tally], 1.0, 1.0).model_dump()
     everything: dict[str, Any] = {
         "summary": summary,
-        "timeseries": pooled_timeseries([tally]),
+        "timeseries": timeseries([tally], scenario),
         "histogram": tally.latency.counts,
         "queue_waits_s": [q.total_wait_s for q in replication.queues],
         "queue_admitted": [q.admitted for q in replication.queues],
-        "timeouts": tally.timeouts,
-        "reversed_approvals": tally.reversed_approvals,
-        "settled": tally.settled,
-        "unsettled": tally.unsettled,
+        "lifecycle": [tally.timeouts, tally.settled, tally.unsettled, tally.reversed_approvals],
     }
     return json.dumps(everything, sort_keys=True), replication.arrived
 

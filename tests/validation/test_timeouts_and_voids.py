@@ -103,14 +103,20 @@ def _latency_share(result: SimulationResult, ms: float) -> int:
     return result.histogram.counts[LatencyHistogram.index(ms)]
 
 
-def _check_common(result: SimulationResult, voided_late: float, timeouts: float) -> None:
+def _check_common(result: SimulationResult, reversed_approvals: float, timeouts: float) -> None:
     summary = result.summary
     # counted payments: those arriving after the warm-up only
     expected_payments = REPLICATIONS * RATE_PER_S * (DURATION_S - WARMUP_S)
     assert abs(summary.payments - expected_payments) < 5 * expected_payments**0.5
     n = summary.payments
     _check_count(summary.timeouts["timeouts"], n, timeouts, "router timeouts per payment")
-    _check_count(summary.timeouts["voided_late_approvals"], n, voided_late, "late approvals voided")
+    _check_count(
+        summary.timeouts["reversed_approvals"], n, reversed_approvals, "late approvals reversed"
+    )
+    # the simulator's void always succeeds: every timed-out attempt is settled in the payment
+    assert summary.timeouts["settled"] == summary.timeouts["timeouts"]
+    assert summary.timeouts["unsettled"] == 0
+    assert summary.reversed_approvals_source == "behaviour model"
     # every attempt costs 1 (fees): cost per payment is attempts per payment, warm-up left out
     assert summary.cost.total == pytest.approx(summary.attempts_per_payment * n, abs=0.5)
 
@@ -122,7 +128,7 @@ def test_a_hung_request_is_timed_out_voided_and_cascaded() -> None:
     to_b = H + (1 - H) * (1 - P_A)  # hung, or declined by acq_a
     _check_mean([r.auth_rate for r in summary.per_replication], (1 - H) * P_A + to_b * P_B, "auth")
     _check_mean([r.attempts_per_payment for r in summary.per_replication], 1 + to_b, "attempts")
-    _check_common(result, voided_late=H * P_A, timeouts=H)
+    _check_common(result, reversed_approvals=H * P_A, timeouts=H)
     # the hung payments took the timeout, the void and acq_b's answer, exactly
     hung_ms = TIMEOUT_MS + VOID_MS + b_ms
     _check_count(_latency_share(result, hung_ms), summary.payments, H, f"payments at {hung_ms} ms")
@@ -138,7 +144,7 @@ def test_a_void_that_spends_the_budget_ends_the_payment() -> None:
     to_b = (1 - H) * (1 - P_A)  # only acq_a's declines reach acq_b
     _check_mean([r.auth_rate for r in summary.per_replication], (1 - H) * P_A + to_b * P_B, "auth")
     _check_mean([r.attempts_per_payment for r in summary.per_replication], 1 + to_b, "attempts")
-    _check_common(result, voided_late=H * P_A, timeouts=H)
+    _check_common(result, reversed_approvals=H * P_A, timeouts=H)
     _check_count(
         _latency_share(result, TIMEOUT_MS + VOID_MS), summary.payments, H, "stopped after the void"
     )
@@ -157,6 +163,6 @@ def test_a_later_attempt_gets_only_what_the_budget_leaves() -> None:
     _check_mean(
         [r.attempts_per_payment for r in summary.per_replication], 1 + H + declined_at_a, "attempts"
     )
-    _check_common(result, voided_late=H * P_A + H * P_B, timeouts=2 * H)
+    _check_common(result, reversed_approvals=H * P_A + H * P_B, timeouts=2 * H)
     _check_count(_latency_share(result, budget_ms), summary.payments, H, "ended at the budget")
     _check_count(_latency_share(result, A_MS + b_ms), summary.payments, declined_at_a, "a then b")
