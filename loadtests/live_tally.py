@@ -28,7 +28,7 @@ from loadtests.payer import PaymentAnswer
 from results.histogram import LatencyHistogram
 from results.tally import Tally
 from scenarios.sampler import Payment
-from scenarios.schema import Fee, Scenario
+from scenarios.schema import Fee, FeeSchedule, Scenario
 from scenarios.taxonomy import OutcomeClass, classify
 
 # per-bucket health columns, in order (the payment columns are the tally's)
@@ -70,17 +70,7 @@ FeeOf = Callable[[str, str], Fee | None]  # (acquirer, network) -> fee schedule
 
 def fee_schedule(scenario: Scenario) -> FeeOf:
     """The scenario's fee per (acquirer, network); None for an acquirer it does not know."""
-    cache: dict[tuple[str, str], Fee | None] = {}
-    known = {a.name: a for a in scenario.acquirers}
-
-    def fee_of(acquirer: str, network: str) -> Fee | None:
-        key = (acquirer, network)
-        if key not in cache:
-            found = known.get(acquirer)
-            cache[key] = found.fees.for_network(network) if found is not None else None
-        return cache[key]
-
-    return fee_of
+    return FeeSchedule(scenario.acquirers).fee
 
 
 def _final_class(answer: PaymentAnswer) -> OutcomeClass:
