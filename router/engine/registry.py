@@ -19,9 +19,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from router.engine.strategies import Priority, SrWindow, Strategy, StrategyContext, Weighted
 from scenarios.loader import ScenarioError
 from scenarios.schema import CustomStrategy, Scenario
+from scenarios.streams import UniformStream
 
 StrategyFactory = Callable[[Any, StrategyContext], Strategy]
 
@@ -126,12 +129,15 @@ def _say(exc: BaseException) -> str:
 
 
 def strategy_problems(scenario: Scenario) -> Iterator[tuple[str, str]]:
-    """Every custom strategy of a scenario that cannot be loaded, as (field, problem)."""
+    """Every custom strategy of a scenario that cannot be loaded and built, as (field,
+    problem): its file, its class and its constructor with the scenario's params."""
+    acquirers = tuple(scenario.acquirer_names)
     for p, policy in enumerate(scenario.policies):
         config = policy.strategy
         if isinstance(config, CustomStrategy):
+            context = StrategyContext(UniformStream(np.random.default_rng(0)), acquirers)
             try:
-                strategy_class(config, f"policies[{p}].strategy")
+                custom_strategy(config, context, f"policies[{p}].strategy")
             except StrategyError as exc:
                 yield exc.field, exc.problem
 
