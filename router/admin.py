@@ -104,7 +104,6 @@ def admin_routes(router: PaymentRouter, admin_token: str) -> APIRouter:
         return json_response(
             {
                 "error": "invalid_policy",
-                "policy_version": router.active.version,
                 "problems": [{"field": path, "problem": problem} for path, problem in clean],
             },
             status,

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mock_acquirers.app import create_app as create_mock
 from router.app import RouterSettings, create_app
-from router.idempotency import IdempotencyStore, KeyReusedError, StoreFullError, StoredAnswer
+from router.idempotency import IdempotencyStore, KeyReusedError, StoredAnswer, StoreFullError
 from router.transport import AcquirerTransport, AsgiTransport, TransportError, TransportResponse
 from scenarios.loader import parse_scenario
 

@@ -62,7 +62,9 @@ SEPARATORS += ["\u00ad", "\u200b", "\uff0d", "\u30fb", "  "]
         ("4222222222222", [4, 4, 4, 1]),  # a 13-digit Visa: the last group is short
     ],
 )
-def test_card_numbers_are_found_with_any_separator(pan: str, sizes: list[int], separator: str) -> None:
+def test_card_numbers_are_found_with_any_separator(
+    pan: str, sizes: list[int], separator: str
+) -> None:
     text = grouped(pan, sizes, separator)
     for value in (text, f"order-1 {text}", f"ref:{text}!", f"x{text}y"):
         assert contains_card_number(value), value
