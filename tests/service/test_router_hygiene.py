@@ -27,7 +27,14 @@ from router.iso8583 import IsoConnector
 from router.openapi import Health, PaymentAnswer, PaymentsPage, PolicyView, Problem
 from router.payment_request import CardPayment
 from router.psp import PspConnector
-from router.transport import POOL_EXHAUSTED, AiohttpTransport, AsgiTransport, TransportError
+from router.transport import (
+    POOL_EXHAUSTED,
+    AiohttpTransport,
+    AsgiTransport,
+    Headers,
+    TransportError,
+    TransportResponse,
+)
 from scenarios.loader import parse_scenario
 from scenarios.taxonomy import TIMEOUT_CODE, OutcomeClass
 
@@ -50,6 +57,8 @@ traffic:
 policies:
   - {name: psp_first, strategy: {type: priority}, default: [psp_ok, iso_ok]}
   - {name: slow, strategy: {type: priority}, default: [psp_slow]}
+  - {name: sr, strategy: {type: sr_window, window: 20, exploration: 0.0},
+     default: [psp_ok, iso_ok]}
 """
 CARD = {
     "bin": "424242",
@@ -547,3 +556,58 @@ def test_a_pool_wait_past_its_bound_is_the_routers_overload_not_an_acquirer_time
     assert seen["pool"].exhausted == 1
     failure = TransportError(POOL_EXHAUSTED, False, "x", acquirer_side=False)
     assert failure_answer(failure).info.acquirer_side is False
+
+
+class PoolExhaustedOnce:
+    """An in-process transport whose first authorisation finds the pool exhausted."""
+
+    def __init__(self, inner: AsgiTransport) -> None:
+        self.inner = inner
+        self.refused = 0
+
+    async def post(
+        self, path: str, body: bytes, headers: Headers, timeout_s: float
+    ) -> TransportResponse:
+        if not self.refused and path.endswith("/psp/payments"):
+            self.refused += 1
+            raise TransportError(POOL_EXHAUSTED, False, "no free connection", acquirer_side=False)
+        return await self.inner.post(path, body, headers, timeout_s)
+
+    async def get(self, path: str, timeout_s: float) -> TransportResponse:
+        return await self.inner.get(path, timeout_s)
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def test_a_payment_caught_in_the_routers_overload_does_not_touch_the_scores() -> None:
+    async def test(r: Router) -> None:
+        overloaded = (await r.pay(body("o-1"), key="k-1")).json()
+        assert (overloaded["status"], overloaded["code"]) == ("failed", POOL_EXHAUSTED)
+        [attempt] = overloaded["attempts"]  # not cascaded, and nothing to void
+        assert attempt["acquirer"] == "psp_ok" and "void" not in attempt
+        assert r.app.state.service.router.scores() in ({}, {"visa/False": {}})
+        assert await r.ledger() == []
+        paid = (await r.pay(body("o-2"), key="k-2")).json()
+        assert paid["status"] == "approved" and paid["acquirer"] == "psp_ok"
+        scores = r.app.state.service.router.scores()
+        assert scores["visa/False"]["psp_ok"] == 1.0  # one success and no failure counted
+
+    async def main() -> None:
+        router = Router(policy="sr")
+        wrapped = PoolExhaustedOnce(router.transport)
+        router.app = create_app(
+            router.scenario, TOKEN, transport=wrapped, settings=RouterSettings(policy="sr")
+        )
+        router.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(router.app), base_url="http://router"
+        )
+        try:
+            await test(router)
+        finally:
+            await router.close()
+
+    asyncio.run(main())
