@@ -1,7 +1,10 @@
 """``routelab serve``: the live stack (mock acquirers + router) on loopback until Ctrl-C.
 
 Thin by design: the process orchestration lives in :mod:`runtime.stack`, which the
-load-test harness uses too.
+load-test harness uses too. The router is supervised: after a crash it is restarted on
+the same port with the same arguments while the mock acquirers keep their ledgers; each
+restart is printed (and shown as ``restarts`` in the router's ``/healthz``), and after
+``--max-restarts`` quick crashes in a row serve gives up and stops the stack.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from typing import Annotated
 
 import typer
 
-from runtime.stack import Stack, StackError, start_stack
+from runtime.stack import (
+    RestartBudget,
+    RestartLimitError,
+    Stack,
+    StackError,
+    start_stack,
+    supervise,
+)
 from scenarios.loader import ScenarioError, load_scenario
 
 EXIT_BAD_INPUT = 2
@@ -45,6 +55,13 @@ def serve_command(
     time_scale: Annotated[
         float, typer.Option(help="Scenario seconds per wall second for the mocks' incidents.")
     ] = 1.0,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            help="Crashes in a row, each within 30 s of a start, after which the router "
+            "is not restarted again."
+        ),
+    ] = 5,
 ) -> None:
     """Serve the mock acquirers and the router for a scenario until Ctrl-C or SIGTERM."""
     try:
@@ -56,6 +73,8 @@ def serve_command(
         raise _fail(f"{scenario}: {exc.args[0]}", EXIT_BAD_INPUT) from None
     if not time_scale > 0.0:
         raise _fail("--time-scale must be positive", EXIT_BAD_INPUT)
+    if max_restarts < 0:
+        raise _fail("--max-restarts must not be negative", EXIT_BAD_INPUT)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     stack: Stack | None = None
     try:
@@ -74,13 +93,15 @@ def serve_command(
         )
         _say(f"admin token {stack.admin_token}   (Authorization: Bearer <token>)")
         _say("Ctrl-C to stop.")
-        gone = stack.wait()
-        code = gone.process.returncode
-        print(
-            f"error: {gone.name} exited unexpectedly (code {code}); stopping the stack",
-            file=sys.stderr,
-            flush=True,
-        )
+        try:
+            gone = supervise(stack, RestartBudget(max_quick_restarts=max_restarts), _say)
+            message = (
+                f"{gone.name} exited unexpectedly (code {gone.process.returncode}); "
+                "stopping the stack"
+            )
+        except RestartLimitError as exc:
+            message = f"{exc}; stopping the stack"
+        print(f"error: {message}", file=sys.stderr, flush=True)
         stack.stop()
         raise typer.Exit(EXIT_CHILD_DIED)
     except StackError as exc:

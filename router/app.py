@@ -3,7 +3,10 @@
 The payment endpoint is a raw ASGI route (``router.endpoint``); look-ups, metrics,
 health and the admin API are ordinary async FastAPI handlers answering orjson bytes.
 The routing of each payment runs in a task of its own, so a client that hangs up can
-never interrupt a payment halfway through a cascade.
+never interrupt a payment halfway through a cascade. Every request's body must arrive
+within a deadline (``router.body_timeout``), payments above the cap in flight are shed
+(``router.admission``), every refusal has one shape (``router.problems``), and the
+OpenAPI schema, payment route included, is at ``/openapi.json`` (``router.openapi``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -24,19 +28,24 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from router.admin import admin_routes, json_response
+from router.admission import Admission
+from router.body_timeout import BodyDeadline
 from router.connectors import Connector
 from router.endpoint import PaymentEndpoint
 from router.idempotency import DAY_S, IdempotencyStore, StoredAnswer
 from router.iso8583 import IsoConnector
 from router.metrics import RouterMetrics
+from router.openapi import Health, PaymentAnswer, Problem, build_openapi
 from router.payment_request import PaymentRequest
 from router.payments import PaymentRouter
+from router.problems import install_problem_handlers
 from router.psp import PspConnector
 from router.records import PaymentBook
 from router.reversals import LateReversals
 from router.transport import AcquirerTransport, AiohttpTransport, pool_size
 from runtime.heap import FrozenHeap
 from runtime.parent import ParentWatch
+from runtime.serving import RESTARTS_ENV
 from scenarios.sampler import peak_rate
 from scenarios.schema import Scenario
 
@@ -64,6 +73,10 @@ class RouterSettings:
     policy: str | None = None  # default: the scenario's first policy
     seed: int | None = None  # default: the scenario's seed
     connections: int | None = None  # default: Little's law on the scenario's peak load
+    max_in_flight: int | None = None  # admission cap; default: the connection pool's size
+    retry_after_s: int = 1  # Retry-After of a payment shed at the cap
+    pool_wait_s: float | None = None  # longest wait for a pooled connection; default: attempt
+    body_timeout_s: float = 10.0  # a request body must arrive within this
     idempotency_ttl_s: float = DAY_S
     max_payments: int = 1_000_000  # records and idempotency keys kept; ~1.6 KB each (measured)
     late_check_horizon_s: float = 120.0
@@ -88,14 +101,24 @@ def default_connections(scenario: Scenario, policy: str | None = None) -> int:
     )
 
 
+def default_pool_wait_s(scenario: Scenario, policy: str | None = None) -> float:
+    """A connection not free within one attempt timeout means the router is overloaded."""
+    return scenario.policy(policy).retry.attempt_timeout_ms / 1000.0
+
+
 class RouterService:
     """Everything one router process holds: routing, idempotency, records, metrics."""
 
     def __init__(
-        self, scenario: Scenario, transport: AcquirerTransport, settings: RouterSettings
+        self,
+        scenario: Scenario,
+        transport: AcquirerTransport,
+        settings: RouterSettings,
+        max_in_flight: int,
     ) -> None:
         self.settings = settings
         self.transport = transport
+        self.admission = Admission(max_in_flight, settings.retry_after_s)
         self.heap = FrozenHeap()
         self.parent = ParentWatch()  # started by runtime.stack: stop if the stack's owner dies
         self.metrics = RouterMetrics()
@@ -113,6 +136,9 @@ class RouterService:
             seed=settings.seed,
         )
         self.metrics.watch_engine(self.router.scores, self.router.policy_label)
+        self.metrics.admission_cap.set(max_in_flight)
+        if isinstance(transport, AiohttpTransport):
+            self.metrics.watch_pool(transport.pool)
         self._routing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -144,7 +170,12 @@ class RouterService:
         """Start routing a newly claimed payment; its answer lands in ``answer``."""
         task = asyncio.get_running_loop().create_task(self._route(request, key, answer))
         self._routing.add(task)
-        task.add_done_callback(self._routing.discard)
+        self.admission.enter()
+        task.add_done_callback(self._routed)
+
+    def _routed(self, task: asyncio.Task[None]) -> None:
+        self._routing.discard(task)
+        self.admission.leave()
 
     async def _route(
         self, request: PaymentRequest, key: str, answer: asyncio.Future[StoredAnswer]
@@ -194,12 +225,15 @@ def create_app(
     if not admin_token:
         raise ValueError("an admin token is required")
     settings = settings or RouterSettings()
+    connections = settings.connections or default_connections(scenario, settings.policy)
     if transport is None:
         transport = AiohttpTransport(
             settings.acquirers_url,
-            settings.connections or default_connections(scenario, settings.policy),
+            connections,
+            pool_wait_s=settings.pool_wait_s or default_pool_wait_s(scenario, settings.policy),
         )
-    service = RouterService(scenario, transport, settings)
+    service = RouterService(scenario, transport, settings, settings.max_in_flight or connections)
+    restarts = int(os.environ.get(RESTARTS_ENV, "0") or 0)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -209,22 +243,33 @@ def create_app(
 
     app = FastAPI(
         title="routelab router",
+        description="Routes card payments to acquirers with a scenario's routing policy.",
+        version="1",
         lifespan=lifespan,
-        docs_url=None,
+        docs_url=None,  # the docs pages load scripts from a CDN; the schema is enough
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json",
         **_NO_TELEMETRY,
     )
+    app.openapi = partial(build_openapi, app)  # type: ignore[method-assign]
+    install_problem_handlers(app)
     app.state.service = service
     metrics = service.metrics
     book = service.router.book
 
     # the hot path, as raw ASGI (see router.endpoint): RouterApp sends POST straight to
     # it; the route in the app answers the other methods (405) and documents it
-    payments = PaymentEndpoint(service.idempotency, metrics, service.begin)
+    payments = PaymentEndpoint(service.idempotency, metrics, service.begin, service.admission)
     app.router.routes.insert(0, Route("/v1/payments", payments, methods=["POST"]))
 
-    @app.get("/v1/payments/{payment_id}")
+    @app.get(
+        "/v1/payments/{payment_id}",
+        response_model=None,
+        responses={
+            200: {"model": PaymentAnswer, "description": "the payment's final answer"},
+            404: {"model": Problem, "description": "no payment with this id"},
+        },
+    )
     async def get_payment(payment_id: str) -> Response:
         record = book.get(payment_id)
         if record is None:
@@ -237,11 +282,15 @@ def create_app(
             )
         return Response(record.response, media_type=JSON)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_model=None,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+    )
     async def prometheus_metrics() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=None, responses={200: {"model": Health}})
     async def healthz() -> Response:
         active = service.router.active
         return json_response(
@@ -250,11 +299,14 @@ def create_app(
                 "scenario": scenario.name,
                 "policy": active.policy.name,
                 "policy_version": active.version,
+                "in_flight": service.admission.in_flight,
+                "max_in_flight": service.admission.cap,
+                "restarts": restarts,
             }
         )
 
     app.include_router(admin_routes(service.router, admin_token))
-    return RouterApp(app, payments)
+    return RouterApp(app, payments, settings.body_timeout_s)
 
 
 class RouterApp:
@@ -264,17 +316,18 @@ class RouterApp:
     payment; the payment endpoint needs none of it (it validates and answers itself).
     """
 
-    def __init__(self, api: FastAPI, payments: PaymentEndpoint) -> None:
+    def __init__(self, api: FastAPI, payments: PaymentEndpoint, body_timeout_s: float) -> None:
         self.api = api
         self.payments = payments
         self.state = api.state
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == "/v1/payments"
-            and scope["method"] == "POST"
-        ):
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)  # lifespan
+            return
+        receive = BodyDeadline(receive, self.body_timeout_s)
+        if scope["path"] == "/v1/payments" and scope["method"] == "POST":
             await self.payments(scope, receive, send)
         else:
             await self.api(scope, receive, send)

@@ -90,6 +90,12 @@ def failure_answer(failure: TransportError) -> AttemptAnswer:
     """An attempt that got no usable answer from the transport."""
     if failure.raw_code == TIMEOUT_CODE:
         return AttemptAnswer(TIMEOUT_CODE, TIMEOUT_INFO, "TIMEOUT", False)
+    if not failure.acquirer_side:
+        # the router's own overload (no pooled connection came free): the request never
+        # left, so the outcome is certain and the acquirer is not to blame; no cascade,
+        # since every acquirer shares the pool
+        info = CodeInfo(failure.raw_code, OutcomeClass.TECHNICAL_ERROR, False, False, str(failure))
+        return AttemptAnswer(failure.raw_code, info, failure.raw_code, True)
     info = technical_failure(failure.raw_code, str(failure))
     return AttemptAnswer(failure.raw_code, info, failure.raw_code, not failure.maybe_processed)
 

@@ -5,6 +5,10 @@ costs several times what routing a payment does (docs/performance.md), so the
 payment endpoint is mounted as a plain ASGI route inside the FastAPI app: one pass
 over the headers, the body read once and validated by ``model_validate_json``, and
 pre-serialised orjson bytes sent straight back. Everything else stays in FastAPI.
+
+Order of the checks, cheapest refusal first: the Idempotency-Key header, admission
+(a new key above the cap on payments in flight is shed before its body is read), the
+body (size, read deadline, validation), then the key's claim.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from router.admission import Admission
 from router.idempotency import IdempotencyStore, StoredAnswer
 from router.metrics import RouterMetrics
 from router.payment_request import (
@@ -34,8 +39,11 @@ _JSON = (b"content-type", b"application/json")
 _REPLAYED = (b"idempotent-replayed", b"true")
 
 
-class BodyTooLargeError(Exception):
+class BodyTooLargeError(RequestError):
     """The request body exceeds :data:`MAX_BODY_BYTES`."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "body_too_large", [("body", f"larger than {MAX_BODY_BYTES} bytes")])
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -52,21 +60,39 @@ async def read_body(receive: Receive) -> bytes:
     return bytes(body)
 
 
-async def send_json(send: Send, status: int, body: bytes, replayed: bool = False) -> None:
-    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+async def send_json(
+    send: Send,
+    status: int,
+    body: bytes,
+    replayed: bool = False,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    headers = [_JSON, (b"content-length", str(len(body)).encode()), *extra]
     if replayed:
         headers.append(_REPLAYED)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-class PaymentEndpoint:
-    """Validates, deduplicates by Idempotency-Key, and hands new payments to ``begin``."""
+async def send_problem(send: Send, problem: RequestError) -> None:
+    """A refusal in the service's one error shape, with its headers (Retry-After...)."""
+    await send_json(send, problem.status, orjson.dumps(problem.body()), extra=problem.headers)
 
-    def __init__(self, idempotency: IdempotencyStore, metrics: RouterMetrics, begin: Begin) -> None:
+
+class PaymentEndpoint:
+    """Validates, sheds above the cap, deduplicates by key, hands new payments to ``begin``."""
+
+    def __init__(
+        self,
+        idempotency: IdempotencyStore,
+        metrics: RouterMetrics,
+        begin: Begin,
+        admission: Admission,
+    ) -> None:
         self.idempotency = idempotency
         self.metrics = metrics
         self.begin = begin
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key: str | None = None
@@ -74,28 +100,20 @@ class PaymentEndpoint:
             if name == b"idempotency-key":
                 key = value.decode("latin-1")
                 break
+        idempotency = self.idempotency
+        admission = self.admission
         try:
             key = check_idempotency_key(key)
+            if admission.full and not idempotency.replays(key):
+                raise admission.refuse()
             payment = parse_payment(await read_body(receive))
-            claim = self.idempotency.claim(key, payment.fingerprint())
+            # no await from here to the claim: the cap cannot be overtaken in between
+            if admission.full and not idempotency.replays(key):
+                raise admission.refuse()
+            claim = idempotency.claim(key, payment.fingerprint())
         except RequestError as problem:
             self.metrics.rejected.labels(problem.error).inc()
-            await send_json(send, problem.status, orjson.dumps(problem.body()))
-            return
-        except BodyTooLargeError:
-            self.metrics.rejected.labels("body_too_large").inc()
-            await send_json(
-                send,
-                413,
-                orjson.dumps(
-                    {
-                        "error": "body_too_large",
-                        "problems": [
-                            {"field": "body", "problem": f"larger than {MAX_BODY_BYTES} bytes"}
-                        ],
-                    }
-                ),
-            )
+            await send_problem(send, problem)
             return
         if claim.first:
             self.begin(payment, key, claim.answer)

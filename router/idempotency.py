@@ -2,14 +2,19 @@
 
 The first request under a key claims it and routes the payment; a duplicate with the
 same body waits for that answer (even while it is still in flight) and gets it back
-byte for byte; a duplicate with a different body is a conflict. Keys are kept for a
-time-to-live (24 h by default, as card schemes and PSPs do) and, to bound memory under
-load tests, up to a maximum number of finished entries (oldest forgotten first).
+byte for byte; a duplicate with a different body is a conflict.
+
+Idempotency is by time, not by count: a key is kept for its retention (24 h by default,
+as card schemes and PSPs promise) and never forgotten before, because a retry of a
+forgotten key would authorise the card a second time. Memory is bounded all the same
+(``max_entries``): when the store is full of keys still inside their retention, a new
+payment is refused with 503 and a ``Retry-After`` saying when the oldest key expires.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,8 +66,27 @@ class KeyReusedError(RequestError):
         )
 
 
+class StoreFullError(RequestError):
+    """Every slot holds a key inside its retention: no new payment until one expires."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            503,
+            "idempotency_store_full",
+            [
+                (
+                    "Idempotency-Key",
+                    "the router holds as many idempotency keys as it may and forgets none "
+                    "before its retention ends; retry after the Retry-After delay",
+                )
+            ],
+            headers=((b"retry-after", str(retry_after_s).encode()),),
+        )
+        self.retry_after_s = retry_after_s
+
+
 class IdempotencyStore:
-    """Idempotency keys of one router process (in memory, insertion-ordered)."""
+    """Idempotency keys of one router process (in memory, in creation order)."""
 
     def __init__(
         self,
@@ -78,9 +102,19 @@ class IdempotencyStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def replays(self, key: str) -> bool:
+        """True when a request under ``key`` would get a stored (or pending) answer."""
+        entry = self._entries.get(key)
+        return entry is not None and (
+            not entry.answer.done() or entry.created >= self._clock() - self.ttl_s
+        )
+
     def claim(self, key: str, fingerprint: bytes) -> Claim:
-        """Present ``key`` with its request's fingerprint (:meth:`PaymentRequest.fingerprint`);
-        raises :class:`KeyReusedError` when the key came with a different request before."""
+        """Present ``key`` with its request's fingerprint (:meth:`PaymentRequest.fingerprint`).
+
+        Raises :class:`KeyReusedError` when the key came with a different request before,
+        and :class:`StoreFullError` when a new key finds no room.
+        """
         now = self._clock()
         entries = self._entries
         entry = entries.get(key)
@@ -90,19 +124,24 @@ class IdempotencyStore:
                     raise KeyReusedError()
                 return Claim(False, entry.answer)
             del entries[key]  # expired: the key may start a new payment
-        self._make_room(now)
+        self._forget_expired(now)
+        if len(entries) >= self.max_entries:
+            raise StoreFullError(self._retry_after_s(now))
         entry = entries[key] = _Entry(fingerprint, now)
         return Claim(True, entry.answer)
 
-    def _make_room(self, now: float) -> None:
-        """Forget expired keys, and the oldest ones while at the bound; never one in flight."""
+    def _forget_expired(self, now: float) -> None:
+        """Forget keys past their retention, oldest first; never one still in flight."""
         entries = self._entries
         horizon = now - self.ttl_s
-        over = len(entries) + 1 - self.max_entries
-        # dicts keep insertion order, so the oldest keys come first
+        # dicts keep insertion order, and keys are inserted as created: oldest first
         while entries:
             key, entry = next(iter(entries.items()))
-            if not (over > 0 or entry.created < horizon) or not entry.answer.done():
+            if entry.created >= horizon or not entry.answer.done():
                 return
             del entries[key]
-            over -= 1
+
+    def _retry_after_s(self, now: float) -> int:
+        """Whole seconds until the oldest key leaves its retention (at least 1)."""
+        oldest = next(iter(self._entries.values()))
+        return max(1, math.ceil(oldest.created + self.ttl_s - now))

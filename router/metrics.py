@@ -8,6 +8,7 @@ and this runs for every payment and attempt.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -17,7 +18,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 # seconds; dense where card authorisations live (100 ms - 2 s), sparse in the tail
@@ -75,6 +76,39 @@ class _EngineCollector(Collector):
         yield policy
 
 
+class PoolStats(Protocol):
+    """What the acquirer connection pool tells about itself (``ConnectionSlots``)."""
+
+    size: int
+    in_use: int
+    waits: int
+    exhausted: int
+
+
+class _PoolCollector(Collector):
+    """The connection pool's occupancy and waits, read at scrape time."""
+
+    def __init__(self, pool: PoolStats) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        pool = self._pool
+        size = GaugeMetricFamily(
+            "routelab_router_pool_connections", "Connections to acquirers", labels=["state"]
+        )
+        size.add_metric(["in_use"], float(pool.in_use))
+        size.add_metric(["limit"], float(pool.size))
+        yield size
+        waits = CounterMetricFamily(
+            "routelab_router_pool_waits",
+            "Acquirer calls that found no free connection, by how the wait ended",
+            labels=["result"],
+        )
+        waits.add_metric(["waited"], float(pool.waits - pool.exhausted))
+        waits.add_metric(["exhausted"], float(pool.exhausted))
+        yield waits
+
+
 class RouterMetrics:
     """The service's counters, histograms and gauges."""
 
@@ -115,6 +149,11 @@ class RouterMetrics:
         self.in_flight = Gauge(
             "routelab_router_payments_in_flight", "Payments being routed now", registry=r
         )
+        self.admission_cap = Gauge(
+            "routelab_router_admission_cap",
+            "Payments that may be in flight at once; above it new payments get 503",
+            registry=r,
+        )
         self.unresolved = Gauge(
             "routelab_router_unresolved_attempts", "Attempts awaiting a late void check", registry=r
         )
@@ -138,6 +177,9 @@ class RouterMetrics:
         policy: Callable[[], tuple[str, int]],
     ) -> None:
         self.registry.register(_EngineCollector(scores, policy))
+
+    def watch_pool(self, pool: PoolStats) -> None:
+        self.registry.register(_PoolCollector(pool))
 
     def payment(self, outcome: str, acquirer: str | None, latency_s: float) -> None:
         key = (outcome, acquirer or "none")

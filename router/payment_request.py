@@ -1,8 +1,11 @@
 """The payment API's request: parsing, validation and readable problems, never a card number.
 
 Only the BIN (first 6-8 digits) and last four digits travel with a payment, which keeps
-the router out of card-data scope. Unknown fields are rejected, so a full card number
-sent by mistake is refused, and error messages never echo what was sent.
+the router out of card-data scope. Unknown fields are rejected, every free-text value
+(merchant reference, card network and type, the Idempotency-Key header) is scanned for
+a card number written with any separators (``router.card_data``), and error messages
+name the field without echoing what was sent. Currencies and issuer countries must be
+ISO 4217 / ISO 3166-1 codes (the lists come from ``pycountry``, not typed by hand).
 """
 
 from __future__ import annotations
@@ -13,14 +16,23 @@ from hashlib import blake2b
 from typing import Annotated, Any
 
 import orjson
+import pycountry
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
+from router.card_data import CARD_NUMBER_PROBLEM, contains_card_number, redact
 from scenarios.sampler import is_cross_border
 
 MAX_AMOUNT = 10**12  # minor units; far above any card authorisation
 MAX_KEY_LENGTH = 255
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
-_DIGIT_RUN = re.compile(r"\d{13,19}")
+CURRENCIES: frozenset[str] = frozenset(c.alpha_3 for c in pycountry.currencies)  # ISO 4217
+COUNTRIES: frozenset[str] = frozenset(c.alpha_2 for c in pycountry.countries)  # ISO 3166-1
+
+
+def _no_card_number(value: str) -> str:
+    if contains_card_number(value):
+        raise ValueError(CARD_NUMBER_PROBLEM)
+    return value
 
 
 class _Strict(BaseModel):
@@ -35,6 +47,18 @@ class Card(_Strict):
     network: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
     issuer_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+    @field_validator("network", "type")
+    @classmethod
+    def _free_text(cls, value: str) -> str:
+        return _no_card_number(value)  # "visa4242424242424242" fits the pattern
+
+    @field_validator("issuer_country")
+    @classmethod
+    def _iso_country(cls, value: str) -> str:
+        if value not in COUNTRIES:
+            raise ValueError("is not an ISO 3166-1 alpha-2 country code, e.g. DE")
+        return value
 
 
 class PaymentRequest(_Strict):
@@ -70,10 +94,14 @@ class PaymentRequest(_Strict):
 
     @field_validator("merchant_reference")
     @classmethod
-    def _no_card_number(cls, value: str) -> str:
-        # a reference is free text: make sure nobody smuggles a card number through it
-        if any(luhn_valid(run) for run in _DIGIT_RUN.findall(value)):
-            raise ValueError("looks like a full card number; card numbers are never accepted")
+    def _free_text(cls, value: str) -> str:
+        return _no_card_number(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError("is not an ISO 4217 currency code, e.g. EUR")
         return value
 
 
@@ -114,13 +142,25 @@ class CardPayment:
 
 
 class RequestError(Exception):
-    """A request the router refuses; ``body()`` is the JSON error to send back."""
+    """A request the router refuses; ``body()`` is the JSON error to send back.
 
-    def __init__(self, status: int, error: str, problems: list[tuple[str, str]]) -> None:
+    Problems are scrubbed of card numbers here, once, whatever built them: a field path
+    can carry the client's own key names, and a message the client's values.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        problems: list[tuple[str, str]],
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        problems = [(redact(f), redact(p)) for f, p in problems]
         super().__init__("; ".join(f"{f}: {p}" for f, p in problems))
         self.status = status
         self.error = error
         self.problems = problems
+        self.headers = headers  # extra response headers, e.g. Retry-After
 
     def body(self) -> dict[str, Any]:
         return {
@@ -153,6 +193,10 @@ def check_idempotency_key(key: str | None) -> str:
             400,
             "invalid_idempotency_key",
             [("Idempotency-Key", f"must be 1-{MAX_KEY_LENGTH} visible ASCII characters")],
+        )
+    if contains_card_number(key):
+        raise RequestError(
+            400, "invalid_idempotency_key", [("Idempotency-Key", CARD_NUMBER_PROBLEM)]
         )
     return key
 
@@ -187,14 +231,3 @@ _PATTERN_HINTS = {
     "card.type": "must be a lower-case card type, e.g. credit or debit",
     "card.issuer_country": "must be an ISO 3166 alpha-2 code in capitals, e.g. DE",
 }
-
-
-def luhn_valid(digits: str) -> bool:
-    """True when ``digits`` passes the Luhn check every card number carries."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -113,12 +114,10 @@ class PaymentBook:
 
     def page(self, offset: int = 0, limit: int | None = None) -> Iterator[PaymentRecord]:
         """Records oldest first, skipping ``offset`` and yielding at most ``limit``."""
+        if offset >= len(self._records):
+            return iter(())  # however large the offset: nothing to walk past
         stop = None if limit is None else offset + limit
-        for i, record in enumerate(self._records.values()):
-            if stop is not None and i >= stop:
-                return
-            if i >= offset:
-                yield record
+        return islice(self._records.values(), offset, stop)  # skips at C speed
 
     def export(self, offset: int = 0, limit: int | None = None) -> bytes:
         """The reconciliation view as JSON bytes (``GET /admin/payments``)."""
@@ -128,6 +127,7 @@ class PaymentBook:
                 "total": len(self._records),
                 "evicted": self.evicted,
                 "offset": offset,
+                "limit": limit,
             }
         )
 

@@ -5,6 +5,12 @@ routes the scenario's payments to the mock acquirers at that URL. The admin toke
 from ``--admin-token`` or ``ROUTELAB_ADMIN_TOKEN`` (the environment keeps it out of
 ``ps``); one is generated and printed when neither is given. SIGTERM or Ctrl-C stops
 accepting payments and lets the ones in flight finish before the process exits.
+
+Limits against overload and slow clients: at most ``--max-connections`` client
+connections and requests at once (uvicorn's ``limit_concurrency``: above it uvicorn
+answers 503), a request body must arrive within ``--body-timeout`` seconds (else 408
+and the connection is closed), and at most ``--max-in-flight`` payments are routed at
+once (else 503 with Retry-After, before anything is done).
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from scenarios.schema import Scenario
 DEFAULT_PORT = 8080
 DEFAULT_ACQUIRERS_URL = "http://127.0.0.1:9100"
 EXIT_BAD_INPUT = 2
+# client connections: above a load test's own (1,000 in flight per Locust process) and
+# clear of common open-file limits, with the pool's own connections on top
+DEFAULT_MAX_CONNECTIONS = 4096
 
 
 def run_router(
@@ -37,6 +46,7 @@ def run_router(
     admin_token: str,
     settings: RouterSettings,
     log_level: str = "info",
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """Serve the routing service for a scenario until SIGTERM or Ctrl-C."""
     configure_logging(log_level)
@@ -48,7 +58,13 @@ def run_router(
     graceful_s = int((retry.budget_ms + settle_ms) / 1000.0 + 5)
     # logging is configured above (JSON lines): uvicorn leaves it alone
     config = server_config(
-        app, host, port, graceful_shutdown_s=graceful_s, log_level=None, log_config=None
+        app,
+        host,
+        port,
+        graceful_shutdown_s=graceful_s,
+        log_level=None,
+        log_config=None,
+        limit_concurrency=max_connections,  # router only: the mocks keep no cap
     )
     uvicorn.Server(config).run()
 
@@ -86,17 +102,53 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--max-payments",
         type=int,
         default=1_000_000,
-        help="payments kept for look-ups, idempotency and reconciliation "
-        "(about 1.6 KB each; the oldest go first)",
+        help="payments kept for look-ups and reconciliation (about 1.6 KB each; the "
+        "oldest records go first) and idempotency keys kept (never one inside its 24 h "
+        "retention: when full, new payments get 503 with Retry-After)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="payments routed at once; above it new payments get 503 with Retry-After "
+        "(default: the connection pool's size)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help=f"client connections and requests at once (default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=RouterSettings.body_timeout_s,
+        help="seconds a request body may take to arrive; then 408 and the connection "
+        f"is closed (default {RouterSettings.body_timeout_s:g})",
+    )
+    parser.add_argument(
+        "--pool-wait",
+        type=float,
+        default=None,
+        help="seconds an acquirer call may wait for a pooled connection before failing "
+        "as the router's own overload (default: the policy's attempt timeout)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     args = parser.parse_args(argv)
-    if args.connections is not None and args.connections < 1:
-        parser.error("--connections must be at least 1")
+    for name in ("connections", "max_in_flight"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.max_payments < 1:
         parser.error("--max-payments must be at least 1")
+    if args.max_connections < 1:
+        parser.error("--max-connections must be at least 1")
+    if not args.body_timeout > 0.0:
+        parser.error("--body-timeout must be positive")
+    if args.pool_wait is not None and not args.pool_wait > 0.0:
+        parser.error("--pool-wait must be positive")
     return args
 
 
@@ -121,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy=args.policy,
         seed=args.seed,
         connections=args.connections,
+        max_in_flight=args.max_in_flight,
+        pool_wait_s=args.pool_wait,
+        body_timeout_s=args.body_timeout,
         max_payments=args.max_payments,
     )
     run_router(
@@ -130,5 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         admin_token=token,
         settings=settings,
         log_level=args.log_level,
+        max_connections=args.max_connections,
     )
     return 0

@@ -7,6 +7,15 @@ ASGI app in-process. Both report trouble the same way, as a :class:`TransportErr
 whose ``raw_code`` names what went wrong and whose ``maybe_processed`` says whether the
 acquirer may have acted on the request (which decides whether the router must void
 before trying elsewhere).
+
+The attempt clock starts when a request can go out, not before: waiting for one of the
+pool's connections is the router's own queue, and a timeout around it once turned 2,588
+attempts that never left into "acquirer timeouts" that fed the success-rate scores
+(docs/performance.md, "Overload lessons"). :class:`AiohttpTransport` therefore holds its
+own connection slots (:class:`ConnectionSlots`): the attempt timeout runs only once a
+slot is held (connecting, sending and waiting for the answer are the acquirer's time),
+and a slot not free within ``pool_wait_s`` fails the call with :data:`POOL_EXHAUSTED`:
+not a timeout, not the acquirer's fault, and certain (nothing was sent).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from scenarios.taxonomy import TIMEOUT_CODE
 
 Headers = Mapping[str, str]
 JSON_HEADERS: dict[str, str] = {"content-type": "application/json"}
+POOL_EXHAUSTED = "POOL_EXHAUSTED"  # the router's own overload: no connection came free in time
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +44,20 @@ class TransportResponse:
 
 
 class TransportError(Exception):
-    """No usable HTTP answer: a timeout, a dropped connection or a broken body."""
+    """No usable HTTP answer: a timeout, a dropped connection or a broken body.
 
-    def __init__(self, raw_code: str, maybe_processed: bool, detail: str = "") -> None:
+    ``acquirer_side`` is False when the trouble is the router's own (its connection pool
+    was exhausted, so the request never left): such a failure says nothing about the
+    acquirer and must not count against it.
+    """
+
+    def __init__(
+        self, raw_code: str, maybe_processed: bool, detail: str = "", acquirer_side: bool = True
+    ) -> None:
         super().__init__(f"{raw_code}: {detail}" if detail else raw_code)
         self.raw_code = raw_code
         self.maybe_processed = maybe_processed
+        self.acquirer_side = acquirer_side
 
 
 def timed_out(detail: str = "") -> TransportError:
@@ -66,18 +84,62 @@ def pool_size(rate_per_s: float, latency_ms: float, headroom: float = 2.0, floor
     return max(floor, round(rate_per_s * latency_ms / 1000.0 * headroom))
 
 
+class ConnectionSlots:
+    """The pool's size as slots: how many requests may be on their way to acquirers at once.
+
+    Taking a free slot does not suspend; a caller finding none waits at most ``wait_s``
+    and then gets :data:`POOL_EXHAUSTED`. The counters feed ``GET /metrics``.
+    """
+
+    def __init__(self, size: int, wait_s: float) -> None:
+        if size < 1:
+            raise ValueError("a connection pool needs at least one connection")
+        if not wait_s > 0.0:
+            raise ValueError("the pool wait bound must be positive")
+        self.size = size
+        self.wait_s = wait_s
+        self.in_use = 0
+        self.waits = 0  # calls that found every slot taken and had to wait
+        self.exhausted = 0  # calls that waited in vain
+        self._free = asyncio.Semaphore(size)
+
+    async def acquire(self) -> None:
+        free = self._free
+        if free.locked():
+            self.waits += 1
+            try:
+                async with asyncio.timeout(self.wait_s):
+                    await free.acquire()
+            except TimeoutError:
+                self.exhausted += 1
+                raise TransportError(
+                    POOL_EXHAUSTED,
+                    False,
+                    f"no free connection to the acquirers within {self.wait_s:g} s",
+                    acquirer_side=False,
+                ) from None
+        else:
+            await free.acquire()  # returns at once
+        self.in_use += 1
+
+    def release(self) -> None:
+        self.in_use -= 1
+        self._free.release()
+
+
 class AiohttpTransport:
     """Production transport: one pooled aiohttp session, opened at start, closed at stop."""
 
-    def __init__(self, base_url: str, connections: int = 256) -> None:
+    def __init__(self, base_url: str, connections: int = 256, pool_wait_s: float = 1.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.connections = connections
+        self.pool = ConnectionSlots(connections, pool_wait_s)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self.connections,
+                limit=0,  # the slots above are the limit: aiohttp itself never makes a call wait
                 limit_per_host=0,
                 ttl_dns_cache=None,
                 enable_cleanup_closed=False,
@@ -112,6 +174,8 @@ class AiohttpTransport:
         if session is None:
             raise RuntimeError("AiohttpTransport.start() was not awaited")
         send_headers = {**JSON_HEADERS, **headers} if headers else JSON_HEADERS
+        pool = self.pool
+        await pool.acquire()  # the router's own queue: not on the attempt's clock
         try:
             async with asyncio.timeout(timeout_s):
                 async with session.request(
@@ -131,6 +195,8 @@ class AiohttpTransport:
             raise TransportError("CONN_RESET", True, str(exc) or "server disconnected") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError("CONN_RESET", True, f"{type(exc).__name__}: {exc}") from None
+        finally:
+            pool.release()
 
 
 # --- in-process transport ----------------------------------------------------------------

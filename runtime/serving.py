@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # imported when a server is configured: the constants stay ch
 LOOPBACK = "127.0.0.1"
 # the admin token travels in the environment: command lines are visible to `ps`
 TOKEN_ENV = "ROUTELAB_ADMIN_TOKEN"
+# how many times a supervisor restarted the process it starts (the router shows it)
+RESTARTS_ENV = "ROUTELAB_RESTARTS"
 
 
 def server_config(

@@ -6,6 +6,14 @@ then stops them in the safe order: the router first (uvicorn's graceful shutdown
 payments in flight finish, and those still need their acquirers), then the mocks.
 If the parent dies without stopping them, each child notices and shuts itself down the
 same graceful way (``runtime.parent``). Everything binds to loopback unless told otherwise.
+
+:func:`supervise` keeps the router up: a router that crashes (SIGKILL, a non-zero exit)
+is restarted with the same arguments on the same port (so, with a journal, it replays
+it), while the mock acquirers keep running with their ledgers. The restart is said
+through a callback and counted (``Stack.restarts``, passed to the new router as
+``ROUTELAB_RESTARTS``, which its ``/healthz`` shows). A crash loop is bounded: each
+quick crash doubles the back-off, and :class:`RestartBudget` gives up after a number of
+crashes in a row that each came soon after a start.
 """
 
 from __future__ import annotations
@@ -20,18 +28,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 from runtime.parent import PARENT_ENV
-from runtime.serving import LOOPBACK, TOKEN_ENV
+from runtime.serving import LOOPBACK, RESTARTS_ENV, TOKEN_ENV
 
 
 class StackError(RuntimeError):
     """A service of the stack failed to start (the message says which and why)."""
+
+
+class RestartLimitError(StackError):
+    """The router crashed too often right after starting: supervision gave up."""
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -50,6 +62,9 @@ class Service:
     process: subprocess.Popen[bytes]
     log_path: Path | None
     log_file: IO[bytes] | None = field(default=None, repr=False)
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    started_at: float = field(default_factory=time.monotonic)
 
     def log_tail(self, lines: int = 20) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -80,6 +95,8 @@ class Stack:
     admin_token: str
     acquirers: Service
     router: Service | None = None
+    log_dir: Path | None = None
+    restarts: int = 0  # times the router was restarted after a crash
 
     @property
     def router_url(self) -> str:
@@ -103,6 +120,17 @@ class Stack:
         while (gone := self.dead()) is None:
             time.sleep(poll_s)
         return gone
+
+    def restart_router(self, startup_timeout_s: float = 30.0) -> Service:
+        """Start the router again, same arguments and port, and wait until it is healthy."""
+        old = self.router
+        assert old is not None, "the router has not started"
+        old.stop(timeout_s=5.0)  # it is dead already; this reaps it and closes its log
+        self.restarts += 1
+        env = {**old.env, RESTARTS_ENV: str(self.restarts)}
+        self.router = _spawn(old.name, old.args, env, old.url, self.log_dir, append=True)
+        wait_healthy(self.router, startup_timeout_s)
+        return self.router
 
     def stop(self, timeout_s: float = 30.0) -> dict[str, int]:
         """Stop the router (draining payments in flight), then the acquirers."""
@@ -130,13 +158,18 @@ class Stack:
 
 
 def _spawn(
-    name: str, args: list[str], env: dict[str, str], url: str, log_dir: Path | None
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    url: str,
+    log_dir: Path | None,
+    append: bool = False,
 ) -> Service:
     log_path = log_file = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
-        log_file = log_path.open("wb")
+        log_file = log_path.open("ab" if append else "wb")  # a restart keeps the crash's log
     process = subprocess.Popen(
         args,
         env={**env, PARENT_ENV: str(os.getpid())},  # the service stops itself if we die
@@ -145,7 +178,7 @@ def _spawn(
         stderr=subprocess.STDOUT if log_file else None,
         start_new_session=True,
     )
-    return Service(name, url, process, log_path, log_file)
+    return Service(name, url, process, log_path, log_file, list(args), dict(env))
 
 
 def wait_healthy(service: Service, timeout_s: float) -> None:
@@ -213,7 +246,7 @@ def start_stack(
         acquirers_url,
         log_dir,
     )
-    stack = Stack(token, acquirers)
+    stack = Stack(token, acquirers, log_dir=log_dir)
     try:
         wait_healthy(acquirers, startup_timeout_s)
         router_port = router_port or free_port(host)
@@ -239,3 +272,70 @@ def start_stack(
         stack.stop(timeout_s=5.0)
         raise
     return stack
+
+
+@dataclass
+class RestartBudget:
+    """When to restart a crashed router, and when to stop trying (pure: time passed in).
+
+    A crash within ``stable_after_s`` of a start is a quick one; each quick crash in a
+    row doubles the back-off from ``first_backoff_s`` up to ``max_backoff_s``, and after
+    ``max_quick_restarts`` of them in a row the budget is spent. A router that ran for
+    longer than ``stable_after_s`` starts the count afresh.
+    """
+
+    max_quick_restarts: int = 5
+    stable_after_s: float = 30.0
+    first_backoff_s: float = 0.5
+    max_backoff_s: float = 8.0
+    quick: int = 0  # quick crashes in a row so far
+
+    def after_crash(self, ran_for_s: float) -> float | None:
+        """Seconds to wait before the next start, or None to give up."""
+        if ran_for_s >= self.stable_after_s:
+            self.quick = 0
+        if self.quick >= self.max_quick_restarts:
+            return None
+        delay = min(self.max_backoff_s, self.first_backoff_s * 2.0**self.quick)
+        self.quick += 1
+        return delay
+
+
+def exit_description(code: int) -> str:
+    """How a child process ended, as a person reads it ("killed by SIGKILL", "exit code 1")."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def supervise(stack: Stack, budget: RestartBudget, say: Callable[[str], None]) -> Service:
+    """Keep the router running until another child exits; returns that child.
+
+    Only a crash is restarted (a router that exits with code 0 was stopped on purpose
+    and ends the stack, as the acquirers' exit does). Raises :class:`RestartLimitError`
+    when ``budget`` is spent. Blocks; signals interrupt it as they do :meth:`Stack.wait`.
+    """
+    while True:
+        gone = stack.wait()
+        router = stack.router
+        if gone is not router or router is None or router.process.returncode == 0:
+            return gone
+        how = exit_description(router.process.returncode)
+        delay = budget.after_crash(time.monotonic() - router.started_at)
+        if delay is None:
+            raise RestartLimitError(
+                f"router crashed {budget.quick} times in a row within "
+                f"{budget.stable_after_s:g} s of starting (last: {how}); giving up"
+                + (f"; see {router.log_path}" if router.log_path else "")
+            )
+        say(f"router {how}; restarting it in {delay:g} s (restart {stack.restarts + 1})")
+        time.sleep(delay)
+        try:
+            stack.restart_router()
+        except StackError as exc:
+            say(f"router restart failed: {exc}")
+            continue  # the dead router is seen at once by wait(): a quick crash
+        say(f"router restarted on {router.url} (restarts so far: {stack.restarts})")

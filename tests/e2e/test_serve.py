@@ -4,8 +4,9 @@ One stack serves the routing checks (an injected incident moves success-rate rou
 away from the failing acquirer; the router's book reconciles with the acquirers'
 ledgers; a SIGTERM lets the payment in flight finish). ``routelab serve`` itself is
 checked as a subprocess: it prints where things are, stops cleanly on SIGTERM, refuses
-a bad scenario with exit code 2, stops everything when a child dies, and its children
-stop themselves when it is killed outright.
+a bad scenario with exit code 2, restarts a killed router on the same port while the
+mocks keep their ledgers (and gives up on a crash loop), stops everything when the
+mocks die, and its children stop themselves when it is killed outright.
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ def test_incident_moves_success_rate_routing_away_and_books_reconcile(stack: Sta
     assert 'routelab_router_strategy_score{acquirer="acq_y",segment="visa"} 1.0' in metrics
     assert 'routelab_router_attempts_total{acquirer="acq_x",class="soft_decline"}' in metrics
 
-    book = httpx.get(f"{stack.router_url}/admin/payments", headers=admin).json()["payments"]
+    book = httpx.get(f"{stack.router_url}/admin/payments?limit=5000", headers=admin).json()[
+        "payments"
+    ]
     ledger = httpx.get(f"{stack.acquirers_url}/admin/ledger", headers=admin).json()["entries"]
     approved = sorted(p["approved_key"] for p in book if p["status"] == "approved")
     charged = sorted(e["key"] for e in ledger if e["status"] == "approved")
@@ -226,21 +229,79 @@ def test_routelab_serve_prints_the_stack_and_stops_on_sigterm(scenario_file: Pat
             process.kill()
 
 
-def test_routelab_serve_stops_everything_when_a_child_dies(scenario_file: Path) -> None:
+def test_routelab_serve_stops_everything_when_the_acquirers_die(scenario_file: Path) -> None:
     process, lines = _serve(
         str(scenario_file), "--router-port", str(free_port()), "--acquirer-port", str(free_port())
     )
     try:
         _read_until(lines, "Ctrl-C to stop.")
         children = psutil.Process(process.pid).children()
-        router = next(c for c in children if "router" in c.cmdline())
-        router.kill()
+        acquirers = next(c for c in children if "mock_acquirers" in c.cmdline())
+        acquirers.kill()  # their ledgers are gone: no point going on
         assert process.wait(20) == 1
-        assert "router exited unexpectedly" in _read_until(lines, "unexpectedly", 5)
+        assert "acquirers exited unexpectedly" in _read_until(lines, "unexpectedly", 5)
         psutil.wait_procs(children, timeout=5)
         assert not any(
             child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children
         )
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _router_child(serve: subprocess.Popen[str]) -> psutil.Process:
+    return next(c for c in psutil.Process(serve.pid).children() if "router" in c.cmdline())
+
+
+def test_routelab_serve_restarts_a_killed_router_while_the_mocks_keep_their_ledgers(
+    scenario_file: Path,
+) -> None:
+    router_port, acquirer_port = free_port(), free_port()
+    router_url = f"http://127.0.0.1:{router_port}"
+    process, lines = _serve(
+        str(scenario_file),
+        "--router-port",
+        str(router_port),
+        "--acquirer-port",
+        str(acquirer_port),
+        "--max-restarts",
+        "1",
+    )
+    try:
+        banner = _read_until(lines, "Ctrl-C to stop.")
+        admin = {"Authorization": f"Bearer {banner.split('admin token ', 1)[1].split()[0]}"}
+        ledger_url = f"http://127.0.0.1:{acquirer_port}/admin/ledger"
+        paid = httpx.post(
+            f"{router_url}/v1/payments", json=payment(1), headers={"Idempotency-Key": "r-1"}
+        )
+        assert paid.json()["status"] == "approved"
+        mocks = next(
+            c for c in psutil.Process(process.pid).children() if "mock_acquirers" in c.cmdline()
+        )
+        assert httpx.get(f"{router_url}/healthz").json()["restarts"] == 0
+
+        first = _router_child(process)
+        first_pid, first_cmdline = first.pid, first.cmdline()
+        first.kill()  # SIGKILL: no chance to drain or say goodbye
+        restarted = _read_until(lines, "router restarted", 30)
+        assert "killed by SIGKILL" in restarted and "restart 1" in restarted
+        health = httpx.get(f"{router_url}/healthz").json()  # the same port
+        assert (health["status"], health["restarts"]) == ("ok", 1)
+        second = _router_child(process)
+        assert second.pid != first_pid and second.cmdline() == first_cmdline
+        assert mocks.is_running() and mocks in psutil.Process(process.pid).children()
+        ledger = httpx.get(ledger_url, headers=admin).json()["entries"]
+        assert [e["key"] for e in ledger] == [paid.json()["attempts"][0]["key"]]  # intact
+        again = httpx.post(
+            f"{router_url}/v1/payments", json=payment(2), headers={"Idempotency-Key": "r-2"}
+        )
+        assert again.json()["status"] == "approved"
+        assert len(httpx.get(ledger_url, headers=admin).json()["entries"]) == 2
+
+        second.kill()  # a second quick crash with --max-restarts 1: a crash loop
+        assert process.wait(30) == 1
+        message = _read_until(lines, "giving up", 10)
+        assert "crashed 1 times in a row" in message and "stopping the stack" in message
     finally:
         if process.poll() is None:
             process.kill()

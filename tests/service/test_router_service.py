@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mock_acquirers.app import create_app as create_mock
 from router.app import RouterSettings, create_app
-from router.idempotency import IdempotencyStore, KeyReusedError, StoredAnswer
+from router.idempotency import IdempotencyStore, KeyReusedError, StoredAnswer, StoreFullError
 from router.transport import AcquirerTransport, AsgiTransport, TransportError, TransportResponse
 from scenarios.loader import parse_scenario
 
@@ -589,13 +589,26 @@ def test_idempotency_keys_expire_after_their_ttl_but_never_while_in_flight() -> 
         first.answer.set_result(StoredAnswer("pay_a", b"{}"))
         third = store.claim("c", b"fp-c")
         assert len(store) == 2  # now "a" is gone...
-        assert store.claim("a", b"fp-new").first  # ...and its key may start a new payment
+        again = store.claim("a", b"fp-new")
+        assert again.first  # ...and its key may start a new payment
         second.answer.set_result(StoredAnswer("pay_b", b"{}"))
         third.answer.set_result(StoredAnswer("pay_c", b"{}"))
-        store.claim("d", b"fp-d")  # over the bound: the oldest finished key ("b") goes
+        # full of keys inside their retention: a new key is refused, none is forgotten
+        now[0] = 150.0
+        with pytest.raises(StoreFullError) as full:
+            store.claim("d", b"fp-d")
+        assert full.value.status == 503
+        assert full.value.retry_after_s == 30  # "b" (created at 120) leaves at 180
+        assert dict(full.value.headers)[b"retry-after"] == b"30"
         assert len(store) == 3
-        assert not store.claim("c", b"fp-c").first  # the newer finished key stays
-        assert store.claim("b", b"anything").first
+        assert not store.claim("b", b"fp-b").first  # every held key still replays
+        assert store.replays("b") and not store.replays("d")
+        now[0] = 180.5  # "b", "c" and the new "a" (all created at 120) are past retention
+        assert store.claim("d", b"fp-d").first
+        assert len(store) == 2 and store.replays("a")  # but the new "a" is still routing
+        again.answer.set_result(StoredAnswer("pay_a2", b"{}"))
+        assert store.claim("e", b"fp-e").first
+        assert len(store) == 2 and not store.replays("a") and not store.replays("b")
 
     asyncio.run(scenario())
 

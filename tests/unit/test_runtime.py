@@ -86,3 +86,19 @@ def test_parent_watch_needs_a_parent_pid(monkeypatch: pytest.MonkeyPatch) -> Non
     assert watched_parent() == 4242
     monkeypatch.setenv(PARENT_ENV, "not a pid")
     assert watched_parent() is None
+
+
+def test_restart_budget_backs_off_on_quick_crashes_and_gives_up() -> None:
+    from runtime.stack import RestartBudget, exit_description
+
+    budget = RestartBudget(max_quick_restarts=3, stable_after_s=30.0, first_backoff_s=0.5)
+    assert [budget.after_crash(1.0) for _ in range(3)] == [0.5, 1.0, 2.0]
+    assert budget.after_crash(1.0) is None  # the fourth quick crash in a row: give up
+    stable = RestartBudget(max_quick_restarts=2, max_backoff_s=1.5)
+    assert stable.after_crash(0.1) == 0.5 and stable.after_crash(0.1) == 1.0
+    assert stable.after_crash(45.0) == 0.5  # it ran for a while: the count starts afresh
+    assert [stable.after_crash(0.1), stable.after_crash(0.1)] == [1.0, None]
+    capped = RestartBudget(max_quick_restarts=10, first_backoff_s=1.0, max_backoff_s=3.0)
+    assert [capped.after_crash(0.0) for _ in range(4)] == [1.0, 2.0, 3.0, 3.0]
+    assert exit_description(-9) == "killed by SIGKILL"
+    assert exit_description(1) == "exit code 1"
