@@ -52,13 +52,15 @@ class Tolerances:
     share_pp: float = 2.0  # floor of the acquirer-share allowance, percentage points
     latency_rel: float = 0.20  # latency quantiles: fraction of the simulated value ...
     network_ms: float = 15.0  # ... plus this allowance for the live path's network hops
+    share_level: float = 0.95  # level of one run's prediction interval for shares
 
     def describe(self) -> list[str]:
         """The tolerances in words, printed in the report next to the checks."""
         return [
             "Authorisation rates: within the simulator's 95 % CI widened by the live run's "
             f"own sampling error, and at least ±{self.auth_rate_pp:g}\u00a0pp.",
-            "Acquirer shares of first attempts: within the 95 % prediction interval for one "
+            "Acquirer shares of first attempts: within the "
+            f"{100 * self.share_level:g} % prediction interval for one "
             "run, from the spread of the simulator's replications, and at least "
             f"±{self.share_pp:g}\u00a0pp.",
             f"Latency quantiles: ±{100 * self.latency_rel:g}\u00a0% of the simulated value "
@@ -209,14 +211,15 @@ def _share_check(
         values = [float(v) for v in reps if v is not None]
         mean_ci = t_interval(values)
         sim_ci = (mean_ci.low, mean_ci.high)
-        one_run = prediction_interval(values)
+        one_run = prediction_interval(values, tol.share_level)
         spread = max(one_run.estimate - one_run.low, one_run.high - one_run.estimate)
     allowed = floor if spread is None else max(floor, spread)
     if spread is None:
         rule = f"±{tol.share_pp:g}\u00a0pp (fewer than 2 simulated replications: no spread)"
     else:
         rule = (
-            f"one run's 95 % prediction interval ±{100 * spread:.2f}\u00a0pp "
+            f"one run's {100 * tol.share_level:g} % prediction interval "
+            f"±{100 * spread:.2f}\u00a0pp "
             f"from {len(reps)} replications, at least ±{tol.share_pp:g}\u00a0pp"
         )
     return FidelityCheck(
