@@ -93,6 +93,9 @@ def test_tuning_routing_rules(tmp_path: Path) -> None:
     assert "sr_tuned" in out and "compared with sr_window" in out
     assert (tmp_path / "runs/tuning/comparison.html").exists()
     assert svg_outputs(book) == 1
+    # the strategy written in the notebook ran as a user's own file
+    assert (tmp_path / "runs/tuning/cheapest_healthy/summary.json").exists()
+    assert "cheapest_healthy: auth rate" in out and "compared with sr_window" in out
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ real drift of a few points does not pass.
 The scenario exercises the whole lifecycle both engines share: a volume split, soft
 declines and technical errors that cascade, hung requests that the router times out,
 voids and cascades, an incident on one acquirer in the middle of the run, and the card's
-own declines that never cascade.
+own declines that never cascade. Hung requests are frequent enough (about 2.4 % of
+payments) that the p99 lies well inside the timed-out-then-cascaded payments rather than
+on the edge between them and the rest, where one run's p99 would jump between the two.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ acquirers:
     dialect: psp
     latency: {dist: lognormal, median_ms: 60, sigma: 0.4}
     technical_error_rate: 0.01
-    timeout_rate: 0.02
+    timeout_rate: 0.04
     hang_ms: 1500
     approval: {base: 0.93, effects: [{when: {cross_border: true}, delta: -0.08}]}
     decline_codes: {"05": 0.85, "91": 0.15}
