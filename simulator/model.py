@@ -48,7 +48,7 @@ from router.engine.strategies import AttemptResult
 from scenarios.sampler import Payment, PaymentSampler, arrival_times
 from scenarios.schema import RoutingPolicy, Scenario
 from scenarios.streams import BATCH, RunStreams, UniformStream
-from scenarios.taxonomy import APPROVED, TIMEOUT_CODE
+from scenarios.taxonomy import APPROVED, TIMEOUT_CODE, CodeInfo
 from simulator.capacity import CapacityQueue
 from simulator.observer import Observer
 
@@ -270,9 +270,15 @@ class Replication:
         answer_at = now + answer_in
         code = outcome.code
         approved = not timed_out and code == APPROVED
-        fee = behaviour.fee(payment, approved)
+        counted = flight.counted
+        # the fee is needed for the tally and by strategies that learn (cost-aware ones)
+        fee = (
+            behaviour.fee(payment, approved)
+            if counted or self._learns or self._observer is not None
+            else 0.0
+        )
         flight.acquirer_done = now + acquirer_in
-        if flight.counted:
+        if counted:
             tally = self.tally
             tally.attempt(a, now, approved, fee)
             if timed_out and code == APPROVED:
@@ -301,18 +307,23 @@ class Replication:
                 heappush(self._feedback, (answer_at, self._seq, result))
         if self.event_per_step:
             self._at(answer_at).callbacks.append(
-                lambda _: self._answered(flight, timed_out, code, answer_at)
+                lambda _: self._answered(flight, timed_out, code, info, answer_at)
             )
         else:
-            self._answered(flight, timed_out, code, answer_at)
+            self._answered(flight, timed_out, code, info, answer_at)
 
-    def _answered(self, flight: Flight, timed_out: bool, code: str, t: float) -> None:
+    def _answered(
+        self, flight: Flight, timed_out: bool, code: str, info: CodeInfo, t: float
+    ) -> None:
         """The attempt's answer (or its timeout) reaches the router at ``t``."""
         flow = flight.flow
-        if timed_out:
-            self._step(flight, flow.on_timed_out(t), t)
+        action = flow.on_timed_out(t) if timed_out else flow.on_answered(code, info, True, t)
+        if action == FINISH:  # the common cases first, without a call to _step
+            self._finish(flight)
+        elif action == SEND:
+            self._cascade_at(flight, t)
         else:
-            self._step(flight, flow.on_answered(code, classify(code), True, t), t)
+            self._step(flight, action, t)
 
     def _step(self, flight: Flight, action: int, t: float) -> None:
         """Carry out the flow's action, decided at ``t``.
