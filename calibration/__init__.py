@@ -1,0 +1,1 @@
+"""Calibration: fit a scenario from a PSP export or an attempt log."""
