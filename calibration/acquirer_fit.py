@@ -65,10 +65,10 @@ def fit_acquirer(
     warnings: list[str] = []
 
     # -- incidents on the bucketed series -------------------------------------------------
-    n_buckets = max(1, int(math.ceil(timeline.duration_s / bucket_s)))
+    n_buckets = max(1, math.ceil(timeline.duration_s / bucket_s))
     factor = detection_factor(n_buckets)
     width = bucket_s * factor
-    bucket = np.minimum((t // width).astype(np.int64), int(math.ceil(timeline.duration_s / width)) - 1)
+    bucket = np.minimum((t // width).astype(np.int64), math.ceil(timeline.duration_s / width) - 1)
     size = int(bucket.max()) + 1 if bucket.size else 1
 
     def per_bucket(mask: np.ndarray) -> np.ndarray:
@@ -102,7 +102,9 @@ def fit_acquirer(
             f"gives one technical_error_code ({tech_code})"
         )
     approval = _approval(timeline, rows, approved & base, decided & base, level)
-    decline_codes = Counter(att.code.names[c] for c in codes[declined & acquirer_side & base].tolist())
+    decline_codes = Counter(
+        att.code.names[c] for c in codes[declined & acquirer_side & base].tolist()
+    )
 
     # -- latency (answered attempts outside incidents) ---------------------------------------
     latency_ms = att.latency_ms[rows]
@@ -113,9 +115,12 @@ def fit_acquirer(
     # -- fees ---------------------------------------------------------------------------------
     fee = att.fee[rows]
     network_names = np.array(att.network.names, dtype=object)[att.network.codes[rows]]
-    fees_default, fees_by_network = (None, {})
+    fees_default: FeeFit | None = None
+    fees_by_network: dict[str, FeeFit] = {}
     if np.isfinite(fee).any():
-        fees_default, fees_by_network = fit_fees(network_names, att.amount[rows], fee, approved, level)
+        fees_default, fees_by_network = fit_fees(
+            network_names, att.amount[rows], fee, approved, level
+        )
 
     incidents = [
         _incident(w, width, bucket, approved, decided, technical, timeout, latency_ms, base, level)
@@ -140,7 +145,9 @@ def fit_acquirer(
     )
 
 
-def _approval(timeline: Timeline, rows: np.ndarray, approved: np.ndarray, decided: np.ndarray, level: float) -> ApprovalFit:
+def _approval(
+    timeline: Timeline, rows: np.ndarray, approved: np.ndarray, decided: np.ndarray, level: float
+) -> ApprovalFit:
     att = timeline.attempts
     net = att.network.codes[rows]
     typ = att.card_type.codes[rows]

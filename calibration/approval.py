@@ -56,7 +56,9 @@ def prior_strength(k: np.ndarray, n: np.ndarray) -> float:
     return float(min(MAX_PRIOR, max(1.0, var / tau2 - 1.0)))
 
 
-def fit_approval(cells: list[Cell], approved: np.ndarray, decided: np.ndarray, level: float) -> ApprovalFit:
+def fit_approval(
+    cells: list[Cell], approved: np.ndarray, decided: np.ndarray, level: float
+) -> ApprovalFit:
     k = approved.astype(float)
     n = decided.astype(float)
     total_n = max(n.sum(), 1.0)
@@ -68,7 +70,9 @@ def fit_approval(cells: list[Cell], approved: np.ndarray, decided: np.ndarray, l
     var = a * b / ((a + b) ** 2 * (a + b + 1))
     method = f"Beta-binomial partial pooling (prior strength {kappa:.0f})"
     estimates = {
-        cell: Estimate(float(mean[i]), float(low[i]), float(high[i]), int(n[i]), grade_of(int(n[i])), method)
+        cell: Estimate(
+            float(mean[i]), float(low[i]), float(high[i]), int(n[i]), grade_of(int(n[i])), method
+        )
         for i, cell in enumerate(cells)
     }
     b_i = int(np.argmax(n))
@@ -81,7 +85,12 @@ def fit_approval(cells: list[Cell], approved: np.ndarray, decided: np.ndarray, l
         delta = float(mean[i] - mean[b_i])
         se = math.sqrt(float(var[i] + var[b_i]))
         effects[cell] = Estimate(
-            delta, delta - z * se, delta + z * se, int(n[i]), grade_of(int(n[i])), "difference of posteriors"
+            delta,
+            delta - z * se,
+            delta + z * se,
+            int(n[i]),
+            grade_of(int(n[i])),
+            "difference of posteriors",
         )
     return ApprovalFit(
         cells=estimates,

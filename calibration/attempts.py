@@ -33,7 +33,9 @@ class Categorical:
     def from_arrow(cls, column: pa.Array | pa.ChunkedArray) -> Categorical:
         encoded = pc.dictionary_encode(column)
         if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks() if encoded.num_chunks else pa.array([]).dictionary_encode()
+            encoded = (
+                encoded.combine_chunks() if encoded.num_chunks else pa.array([]).dictionary_encode()
+            )
         indices = encoded.indices.to_numpy(zero_copy_only=False)
         codes = np.where(np.isnan(indices.astype(float)), -1, indices).astype(np.int32)
         names = [str(v) for v in encoded.dictionary.to_pylist()]
@@ -62,7 +64,15 @@ class Categorical:
         return Categorical(mapping[np.where(self.codes < 0, len(self.names), self.codes)], names)
 
 
-CATEGORICAL_FIELDS = ("payment", "acquirer", "network", "card_type", "issuer_country", "currency", "code")
+CATEGORICAL_FIELDS = (
+    "payment",
+    "acquirer",
+    "network",
+    "card_type",
+    "issuer_country",
+    "currency",
+    "code",
+)
 
 
 @dataclass
@@ -188,7 +198,9 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
 
     def problem(self, where: str, what: str) -> None:
-        self.problems.append(f"{self.source}: {where}: {what}" if where else f"{self.source}: {what}")
+        self.problems.append(
+            f"{self.source}: {where}: {what}" if where else f"{self.source}: {what}"
+        )
 
     def skip(self, reason: str, count: int) -> None:
         if count:

@@ -52,7 +52,8 @@ class Calibration:
         header = [
             f"Calibrated by `routelab calibrate` from {sources}:",
             f"{len(self.timeline.attempts)} attempts, {self.traffic.payments} payments over "
-            f"{self.timeline.duration_s:g} s; intervals, sample sizes and grades are in calibration.html.",
+            f"{self.timeline.duration_s:g} s; intervals, sample sizes and grades are in "
+            "calibration.html.",
         ]
         return to_yaml(self.data, header, self.policy_comment)
 
@@ -129,7 +130,9 @@ def calibrate(
     timeline = build_timeline(attempts, bucket_s)
     traffic = fit_traffic(timeline, bucket_s, level)
     att = timeline.attempts
-    first_counts = np.bincount(att.acquirer.codes[timeline.first], minlength=len(att.acquirer.names))
+    first_counts = np.bincount(
+        att.acquirer.codes[timeline.first], minlength=len(att.acquirer.names)
+    )
     payments = max(int(timeline.first.sum()), 1)
     used = np.bincount(att.acquirer.codes, minlength=len(att.acquirer.names))
     fits = [
@@ -146,7 +149,8 @@ def calibrate(
             warnings.append(f"{fit.name}: no latency in the export: latency set to a fixed 250 ms")
         elif not fit.latency.good:
             warnings.append(
-                f"{fit.name}: latency is not lognormal (KS distance {fit.latency.ks_distance:.3f}): "
+                f"{fit.name}: latency is not lognormal "
+                f"(KS distance {fit.latency.ks_distance:.3f}): "
                 "written as empirical percentiles"
             )
         thin = [c for c, e in fit.approval.cells.items() if e.grade == "thin"]

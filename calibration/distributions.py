@@ -44,7 +44,12 @@ def fit_lognormal(values: np.ndarray, level: float, what: str) -> LognormalFit |
     mu, sigma = float(logs.mean()), float(logs.std())
     half = z_of(level) * sigma / math.sqrt(n)
     median = Estimate(
-        math.exp(mu), math.exp(mu - half), math.exp(mu + half), n, grade_of(n), f"lognormal MLE of {what}"
+        math.exp(mu),
+        math.exp(mu - half),
+        math.exp(mu + half),
+        n,
+        grade_of(n),
+        f"lognormal MLE of {what}",
     )
     sample = x
     if n > KS_SAMPLE:
@@ -54,7 +59,9 @@ def fit_lognormal(values: np.ndarray, level: float, what: str) -> LognormalFit |
     else:
         distance = 0.0
     points = np.percentile(x, PERCENTILES)
-    return LognormalFit(median, sigma, distance, {p: float(v) for p, v in zip(PERCENTILES, points, strict=True)})
+    return LognormalFit(
+        median, sigma, distance, {p: float(v) for p, v in zip(PERCENTILES, points, strict=True)}
+    )
 
 
 def monotone_percentiles(points: dict[float, float], digits: int = 1) -> dict[float, float]:

@@ -65,7 +65,9 @@ def proportion(k: int, n: int, level: float, method: str = "Wilson score interva
     return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n, grade_of(n), method)
 
 
-def beta_posterior(a: np.ndarray, b: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def beta_posterior(
+    a: np.ndarray, b: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior means and equal-tailed intervals of Beta(a, b), elementwise."""
     mean = a / (a + b)
     tail = (1.0 - level) / 2.0

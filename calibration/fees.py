@@ -62,8 +62,22 @@ def fit_fee(amount: np.ndarray, fee: np.ndarray, per_attempt: float, level: floa
     grade = fee_grade(n, rmse)
     method = "least squares, fee = pct × amount + fixed"
     return FeeFit(
-        pct_bps=Estimate(float(coef[0]), float(coef[0] - z * se_pct), float(coef[0] + z * se_pct), n, grade, method),
-        fixed=Estimate(float(coef[1]), float(coef[1] - z * se_fixed), float(coef[1] + z * se_fixed), n, grade, method),
+        pct_bps=Estimate(
+            float(coef[0]),
+            float(coef[0] - z * se_pct),
+            float(coef[0] + z * se_pct),
+            n,
+            grade,
+            method,
+        ),
+        fixed=Estimate(
+            float(coef[1]),
+            float(coef[1] - z * se_fixed),
+            float(coef[1] + z * se_fixed),
+            n,
+            grade,
+            method,
+        ),
         per_attempt=per_attempt,
         rmse_bps=rmse,
         n=n,

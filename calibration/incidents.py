@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -51,14 +52,16 @@ class Segment:
 
 def _xlogy(k: np.ndarray, p: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(k > 0, k * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        out: np.ndarray = np.where(k > 0, k * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return out
 
 
 def _binomial_cost(n: np.ndarray, k: np.ndarray) -> np.ndarray:
     """-2 log-likelihood of ``k`` successes in ``n`` at their own MLE rate."""
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(n > 0, k / np.where(n > 0, n, 1), 0.0)
-    return -2.0 * (_xlogy(k, p) + _xlogy(n - k, 1.0 - p))
+    cost: np.ndarray = -2.0 * (_xlogy(k, p) + _xlogy(n - k, 1.0 - p))
+    return cost
 
 
 def segments(
@@ -89,7 +92,7 @@ def segments(
         cuts.append(int(last[cuts[-1]]))
     cuts.reverse()
     out = []
-    for s, e in zip(cuts[:-1], cuts[1:], strict=True):
+    for s, e in pairwise(cuts):
         out.append(
             Segment(
                 s,

@@ -22,7 +22,9 @@ DEFAULT_TIMEOUT_MS = 4000.0
 
 def _weights(counts: dict[str, int]) -> dict[str, float]:
     total = sum(counts.values()) or 1
-    return {k: max(round(v / total, 5), 1e-5) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+    return {
+        k: max(round(v / total, 5), 1e-5) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
+    }
 
 
 def _latency(fit: AcquirerFit) -> dict[str, Any]:
@@ -30,7 +32,11 @@ def _latency(fit: AcquirerFit) -> dict[str, Any]:
     if lat is None:
         return {"dist": "fixed", "ms": 250.0}
     if lat.good:
-        return {"dist": "lognormal", "median_ms": round(lat.median.value, 2), "sigma": round(min(lat.sigma, 3.0), 4)}
+        return {
+            "dist": "lognormal",
+            "median_ms": round(lat.median.value, 2),
+            "sigma": round(min(lat.sigma, 3.0), 4),
+        }
     return {"dist": "empirical", "percentiles": monotone_percentiles(lat.percentiles, 2)}
 
 
@@ -47,7 +53,10 @@ def acquirer_data(fit: AcquirerFit) -> dict[str, Any]:
     cells = list(approval.cells)
     fields = tuple(len({cell[i] for cell in cells}) > 1 for i in range(3))
     effects = [
-        {"when": cell_condition(cell, (fields[0], fields[1], fields[2])), "delta": round(est.value, 5)}
+        {
+            "when": cell_condition(cell, (fields[0], fields[1], fields[2])),
+            "delta": round(est.value, 5),
+        }
         for cell, est in approval.effects.items()
         if abs(est.value) >= MIN_DELTA
     ]
@@ -87,17 +96,28 @@ def amount_data(traffic: TrafficFit) -> dict[str, Any]:
         return {"dist": "fixed", "value": 1000}
     if fit.good:
         ceiling = max(int(traffic.amounts.max()), 1)
-        return {"dist": "lognormal", "median": round(fit.median.value, 2), "sigma": round(min(fit.sigma, 4.0), 4), "max": max(ceiling, 10_000_000)}
+        return {
+            "dist": "lognormal",
+            "median": round(fit.median.value, 2),
+            "sigma": round(min(fit.sigma, 4.0), 4),
+            "max": max(ceiling, 10_000_000),
+        }
     points = monotone_percentiles(fit.percentiles, 0)
     return {"dist": "empirical", "percentiles": {p: max(1.0, v) for p, v in points.items()}}
 
 
 def traffic_data(traffic: TrafficFit, duration_s: float) -> dict[str, Any]:
-    issuer: dict[str, Any] = {"base": {code: round(e.value, 6) for code, e in traffic.issuer_base.items()}}
+    issuer: dict[str, Any] = {
+        "base": {code: round(e.value, 6) for code, e in traffic.issuer_base.items()}
+    }
     issuer["effects"] = [
-        {"when": {f.field: f.level}, "factor": round(min(f.factor.value, 20.0), 4)} for f in traffic.issuer_factors
+        {"when": {f.field: f.level}, "factor": round(min(f.factor.value, 20.0), 4)}
+        for f in traffic.issuer_factors
     ]
-    steps = [{"start_s": round(s.start_s, 3), "rate_per_s": round(s.rate.value, 5)} for s in traffic.steps]
+    steps = [
+        {"start_s": round(s.start_s, 3), "rate_per_s": round(s.rate.value, 5)}
+        for s in traffic.steps
+    ]
     if max(s["rate_per_s"] for s in steps) <= 0:
         steps[0]["rate_per_s"] = 1e-5
     return {
@@ -130,7 +150,9 @@ def plain(value: Any) -> Any:
 
 
 def to_yaml(data: dict[str, Any], header: list[str], policy_comment: list[str]) -> str:
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100, allow_unicode=True)
+    body = yaml.safe_dump(
+        data, sort_keys=False, default_flow_style=None, width=100, allow_unicode=True
+    )
     comment = "".join(f"# {line}\n" for line in policy_comment)
     body = body.replace("\npolicies:\n", f"\n{comment}policies:\n", 1)
     return "".join(f"# {line}\n" for line in header) + body

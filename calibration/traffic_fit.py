@@ -70,7 +70,9 @@ def poisson_rate(count: int, length_s: float, level: float) -> Estimate:
     tail = (1 - level) / 2
     low = stats.chi2.ppf(tail, 2 * count) / 2 if count else 0.0
     high = stats.chi2.ppf(1 - tail, 2 * count + 2) / 2
-    return Estimate(count / length_s, low / length_s, high / length_s, count, grade_of(count), "Poisson (exact)")
+    return Estimate(
+        count / length_s, low / length_s, high / length_s, count, grade_of(count), "Poisson (exact)"
+    )
 
 
 def fit_traffic(timeline: Timeline, bucket_s: float, level: float) -> TrafficFit:
@@ -154,7 +156,9 @@ def _issuer_declines(
         rest = rest // (len(names) + 1)
     candidates: list[tuple[str, str | bool, np.ndarray]] = []
     for (field_name, _, names), per_cell in zip(levels, decoded, strict=True):
-        present = [v for v in np.unique(per_cell).tolist() if exposure[per_cell == v].sum() >= MIN_N]
+        present = [
+            v for v in np.unique(per_cell).tolist() if exposure[per_cell == v].sum() >= MIN_N
+        ]
         if len(present) < 2:
             continue
         rates = {v: y[per_cell == v].sum() / exposure[per_cell == v].sum() for v in present}

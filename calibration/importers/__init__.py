@@ -39,7 +39,9 @@ def load_exports(
     Hyperswitch latency files, one per ``payment_attempt`` file.
     """
     if export_format not in FORMATS:
-        raise ExportError([f"--format {export_format!r}: unknown format (known: {', '.join(FORMATS)})"])
+        raise ExportError(
+            [f"--format {export_format!r}: unknown format (known: {', '.join(FORMATS)})"]
+        )
     problems: list[str] = []
     if not paths:
         problems.append("give at least one export file")

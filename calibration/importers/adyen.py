@@ -13,7 +13,7 @@ latency. Adyen is one acquirer: ``--acquirer`` names it (default ``adyen``).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,7 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calibration.attempts import Attempts, Categorical, ImportReport
-from calibration.codes import ADYEN_REFUSAL_CODES, ADYEN_REFUSAL_REASONS, GENERIC_DECLINE, raw_response_code
+from calibration.codes import (
+    ADYEN_REFUSAL_CODES,
+    ADYEN_REFUSAL_REASONS,
+    GENERIC_DECLINE,
+    raw_response_code,
+)
 from calibration.importers.assemble import Options, attempts, minor_units
 from calibration.importers.table import epoch_seconds, numbers, read_text_columns, text
 from scenarios.taxonomy import CODES
@@ -65,13 +70,13 @@ def _utc_offsets(report: ImportReport, zones: pa.Array, local_s: np.ndarray) -> 
     for k, name in enumerate(cat.names):
         rows = cat.codes == k
         try:
-            zone = ZoneInfo(name) if name not in ("", "UTC", "GMT") else timezone.utc
+            zone = ZoneInfo(name) if name not in ("", "UTC", "GMT") else UTC
         except (ZoneInfoNotFoundError, ValueError):
             first = int(np.argmax(rows))
             report.problem(f"line {first + 2}: TimeZone", f"unknown time zone {name!r}")
             continue
         for day in np.unique(days[rows]):
-            noon = datetime.fromtimestamp(day * 86_400.0 + 43_200.0, tz=timezone.utc)
+            noon = datetime.fromtimestamp(day * 86_400.0 + 43_200.0, tz=UTC)
             delta = noon.replace(tzinfo=zone).utcoffset()
             offsets[rows & (days == day)] = delta.total_seconds() if delta else 0.0
     return offsets
@@ -89,12 +94,24 @@ def import_adyen(path: Path, report: ImportReport, options: Options) -> Attempts
     for value in sorted(set(kind[~(approved | declined)].tolist())):
         report.skip(f"Type {value!r} is not an authorisation outcome", int((kind == value).sum()))
     local = epoch_seconds(report, table, "Creation Date")
-    t_s = local - _utc_offsets(report, text(table, "TimeZone"), local) if "TimeZone" in names else local
+    t_s = (
+        local - _utc_offsets(report, text(table, "TimeZone"), local)
+        if "TimeZone" in names
+        else local
+    )
     currency = text(table, "Currency")
     amount = minor_units(numbers(report, table, "Amount", allow_empty=False), currency)
     empty = np.full(n, "", dtype=object)
-    raw = text(table, "Raw Acquirer Response").to_numpy(zero_copy_only=False) if "Raw Acquirer Response" in names else empty
-    reason = text(table, "Acquirer Response").to_numpy(zero_copy_only=False) if "Acquirer Response" in names else empty
+    raw = (
+        text(table, "Raw Acquirer Response").to_numpy(zero_copy_only=False)
+        if "Raw Acquirer Response" in names
+        else empty
+    )
+    reason = (
+        text(table, "Acquirer Response").to_numpy(zero_copy_only=False)
+        if "Acquirer Response" in names
+        else empty
+    )
     codes = np.full(n, None, dtype=object)
     codes[approved] = "00"
     unknown: list[str] = []
@@ -108,14 +125,18 @@ def import_adyen(path: Path, report: ImportReport, options: Options) -> Attempts
         codes[i] = code
     if unknown:
         shown = ", ".join(repr(v) for v in sorted(set(unknown))[:5])
-        report.note(f"refusal reasons routelab does not map ({shown}): taken as generic declines (05)")
+        report.note(
+            f"refusal reasons routelab does not map ({shown}): taken as generic declines (05)"
+        )
     variant = (
         text(table, "Payment Method Variant")
         if "Payment Method Variant" in names
         else pa.array([""] * n)
     )
     variants = Categorical.from_arrow(pc.utf8_lower(variant))
-    card_type = pa.array(np.array([_card_type(v) for v in variants.names] + ["unknown"])[variants.codes])
+    card_type = pa.array(
+        np.array([_card_type(v) for v in variants.names] + ["unknown"])[variants.codes]
+    )
     report.note("an Adyen payment details report has no fees and no latency: neither is fitted")
     if report.problems:
         return None

@@ -109,7 +109,11 @@ def attempts(
     def sub(values: pa.Array) -> pa.Array:
         return pc.take(values, take)
 
-    issuer = countries(sub(issuer_country)) if issuer_country is not None else Categorical.constant(UNKNOWN, n)
+    issuer = (
+        countries(sub(issuer_country))
+        if issuer_country is not None
+        else Categorical.constant(UNKNOWN, n)
+    )
     code = iso_codes(codes[index])
     return Attempts(
         t_s=t_s[index].astype(float),
@@ -136,7 +140,9 @@ def attempts(
         ),
         outcome=outcome_of_codes(code),
         code=code,
-        latency_ms=(latency_ms[index] if latency_ms is not None else np.full(n, np.nan)).astype(float),
+        latency_ms=(latency_ms[index] if latency_ms is not None else np.full(n, np.nan)).astype(
+            float
+        ),
         fee=(fee[index] if fee is not None else np.full(n, np.nan)).astype(float),
     )
 

@@ -71,9 +71,13 @@ def import_hyperswitch(
     if "payment_method" in names:
         method = pc.utf8_lower(text(table, "payment_method")).to_numpy(zero_copy_only=False)
         card = (method == "card") | (method == "")
-        report.skip("not a card payment (payment_method)", int((~card & (approved | declined)).sum()))
+        report.skip(
+            "not a card payment (payment_method)", int((~card & (approved | declined)).sum())
+        )
     for value in sorted(set(status[~(approved | declined)].tolist())):
-        report.skip(f"status {value!r} is not an authorisation outcome", int((status == value).sum()))
+        report.skip(
+            f"status {value!r} is not an authorisation outcome", int((status == value).sum())
+        )
     t_s = epoch_seconds(report, table, "created_at")
     amount = numbers(report, table, "amount", allow_empty=False)
     empty = np.full(n, "", dtype=object)
@@ -83,7 +87,11 @@ def import_hyperswitch(
             return empty
         return np.asarray(text(table, name).to_numpy(zero_copy_only=False), dtype=object)
 
-    issuer_code, error_code, unified = column("issuer_error_code"), column("error_code"), column("unified_code")
+    issuer_code, error_code, unified = (
+        column("issuer_error_code"),
+        column("error_code"),
+        column("unified_code"),
+    )
     codes = np.full(n, None, dtype=object)
     codes[approved] = "00"
     unknown = 0
@@ -94,7 +102,9 @@ def import_hyperswitch(
             code = GENERIC_DECLINE
         codes[i] = code
     if unknown:
-        report.note(f"{unknown} failed attempts without a code routelab can map: generic declines (05)")
+        report.note(
+            f"{unknown} failed attempts without a code routelab can map: generic declines (05)"
+        )
     connector = text(table, "connector")
     latency = None
     if events is not None:
@@ -113,7 +123,9 @@ def import_hyperswitch(
         acquirer=connector,
         network=text(table, "card_network") if "card_network" in names else pa.array([""] * n),
         card_type=text(table, "payment_method_type") if "payment_method_type" in names else None,
-        issuer_country=text(table, "card_issuing_country") if "card_issuing_country" in names else None,
+        issuer_country=text(table, "card_issuing_country")
+        if "card_issuing_country" in names
+        else None,
         currency=text(table, "currency"),
         amount=amount,
         codes=codes,
@@ -125,7 +137,9 @@ def import_hyperswitch(
 
 def _code(issuer_code: str, error_code: str, unified: str) -> str | None:
     for candidate in (issuer_code, error_code):
-        padded = candidate.rjust(2, "0") if candidate.isdigit() and len(candidate) <= 2 else candidate
+        padded = (
+            candidate.rjust(2, "0") if candidate.isdigit() and len(candidate) <= 2 else candidate
+        )
         if padded in CODES and padded != "00":
             return padded
     if error_code.lower() in TIMEOUT_ERRORS:
@@ -135,7 +149,9 @@ def _code(issuer_code: str, error_code: str, unified: str) -> str | None:
 
 def _ranked_keys(payment: pa.Array, connector: pa.Array, t_s: np.ndarray) -> np.ndarray:
     """A key per row: (payment, connector) and the row's rank by time within it."""
-    key = Categorical.from_arrow(pc.binary_join_element_wise(payment, pc.utf8_lower(connector), "\x1f"))
+    key = Categorical.from_arrow(
+        pc.binary_join_element_wise(payment, pc.utf8_lower(connector), "\x1f")
+    )
     order = np.lexsort((t_s, key.codes))
     rank = np.empty(key.codes.size, dtype=np.int64)
     sorted_codes = key.codes[order]

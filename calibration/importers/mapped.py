@@ -94,14 +94,24 @@ def import_mapped(
     if "amount" in mapping:
         amount = numbers(report, table, mapping["amount"], allow_empty=False)
     else:
-        amount = minor_units(numbers(report, table, mapping["amount_major"], allow_empty=False), currency)
+        amount = minor_units(
+            numbers(report, table, mapping["amount_major"], allow_empty=False), currency
+        )
     fee = None
     if "fee" in mapping:
         fee = numbers(report, table, mapping["fee"], allow_empty=True)
     elif "fee_major" in mapping:
         fee = minor_units(numbers(report, table, mapping["fee_major"], allow_empty=True), currency)
-    latency = numbers(report, table, mapping["latency_ms"], allow_empty=True) if "latency_ms" in mapping else None
-    attempt = numbers(report, table, mapping["attempt"], allow_empty=False) if "attempt" in mapping else None
+    latency = (
+        numbers(report, table, mapping["latency_ms"], allow_empty=True)
+        if "latency_ms" in mapping
+        else None
+    )
+    attempt = (
+        numbers(report, table, mapping["attempt"], allow_empty=False)
+        if "attempt" in mapping
+        else None
+    )
     codes = _codes(report, col("status"), col("code"), mapping, n)
     cross_border = None
     if "cross_border" in mapping:
@@ -136,7 +146,11 @@ def import_mapped(
 
 
 def _codes(
-    report: ImportReport, status: pa.Array | None, code: pa.Array | None, mapping: dict[str, str], n: int
+    report: ImportReport,
+    status: pa.Array | None,
+    code: pa.Array | None,
+    mapping: dict[str, str],
+    n: int,
 ) -> np.ndarray:
     """Field-39 codes: the code column where it has a known code, else the status mapped."""
     out = np.full(n, None, dtype=object)
@@ -146,11 +160,19 @@ def _codes(
         mapped = np.array([STATUSES.get(v) for v in values], dtype=object)
         known = mapped != None  # noqa: E711
         if code is None:
-            flag_rows(report, ~known, mapping["status"], f"unknown status (known: {', '.join(STATUSES)})", lowered)
+            flag_rows(
+                report,
+                ~known,
+                mapping["status"],
+                f"unknown status (known: {', '.join(STATUSES)})",
+                lowered,
+            )
         out[known] = mapped[known]
     if code is not None:
         raw = np.asarray(code.to_numpy(zero_copy_only=False), dtype=object)
-        padded = np.array([c.rjust(2, "0") if c.isdigit() and len(c) == 1 else c for c in raw], dtype=object)
+        padded = np.array(
+            [c.rjust(2, "0") if c.isdigit() and len(c) == 1 else c for c in raw], dtype=object
+        )
         valid = np.isin(padded, list(CODES))
         blank = padded == ""
         has_status = out != None  # noqa: E711

@@ -40,7 +40,9 @@ def import_stripe(path: Path, report: ImportReport, options: Options) -> Attempt
     approved = np.isin(status, list(APPROVED))
     declined = np.isin(status, list(DECLINED))
     for value in sorted(set(status[~(approved | declined)].tolist())):
-        report.skip(f"Status {value!r} is not an authorisation outcome", int((status == value).sum()))
+        report.skip(
+            f"Status {value!r} is not an authorisation outcome", int((status == value).sum())
+        )
     t_s = epoch_seconds(report, table, "Created date (UTC)")
     currency = text(table, "Currency")
     amount = minor_units(numbers(report, table, "Amount", allow_empty=False), currency)

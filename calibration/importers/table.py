@@ -85,7 +85,9 @@ def text(table: pa.Table, column: str) -> pa.Array:
     return pc.utf8_trim_whitespace(table.column(column).combine_chunks())
 
 
-def flag_rows(report: ImportReport, bad: np.ndarray, column: str, what: str, values: pa.Array) -> None:
+def flag_rows(
+    report: ImportReport, bad: np.ndarray, column: str, what: str, values: pa.Array
+) -> None:
     """One problem line for every row flagged in ``bad``: the first line, value and count."""
     count = int(bad.sum())
     if not count:
@@ -115,9 +117,7 @@ def epoch_seconds(report: ImportReport, table: pa.Table, column: str) -> np.ndar
     if numeric.all():
         return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
     ok = pc.match_substring_regex(values, _TIME).to_numpy(zero_copy_only=False)
-    flag_rows(
-        report, ~ok, column, "not a date-time like 2025-03-03 14:05:09 or seconds", values
-    )
+    flag_rows(report, ~ok, column, "not a date-time like 2025-03-03 14:05:09 or seconds", values)
     cleaned = pc.if_else(pa.array(ok), values, pa.scalar("1970-01-01 00:00:00"))
     base = pc.replace_substring_regex(cleaned, _TIME, r"\1 \2")
     stamp = pc.strptime(base, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)

@@ -20,7 +20,6 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pyarrow.compute as pc
 
 from mock_acquirers.behaviour import AcquirerBehaviour, IssuerModel, latency_quantile
@@ -70,7 +69,12 @@ def simulated_attempt_log(scenario: Scenario, policy: str, seed: int, path: Path
                     a = index[flow.acquirer]
                     fault, approve, latency = draws[a]
                     outcome = behaviours[a].attempt(
-                        payment, now, issuer_code, float(fault[i]), float(approve[i]), float(latency[i])
+                        payment,
+                        now,
+                        issuer_code,
+                        float(fault[i]),
+                        float(approve[i]),
+                        float(latency[i]),
                     )
                     timed_out = outcome.service_ms > flow.timeout_ms
                     answer_ms = flow.timeout_ms if timed_out else outcome.service_ms
@@ -81,7 +85,14 @@ def simulated_attempt_log(scenario: Scenario, policy: str, seed: int, path: Path
                     now += answer_ms / 1000.0
                     engine.record(
                         AttemptResult(
-                            decision, flow.acquirer, code, info.outcome, info.acquirer_side, answer_ms, fee, now
+                            decision,
+                            flow.acquirer,
+                            code,
+                            info.outcome,
+                            info.acquirer_side,
+                            answer_ms,
+                            fee,
+                            now,
                         )
                     )
                     if timed_out:
@@ -193,12 +204,13 @@ def write_stripe(log: Path, out_dir: Path) -> list[Path]:
             f"ch_{k:08d}", _when(float(r["t_s"])), _major(float(r["amount"])), "0.00",
             str(r["currency"]).lower(), "true" if approved else "false", _major(float(r["amount"])),
             "" if approved else STRIPE_REASONS[str(r["code"])], f"{float(r['fee']) / 100:.4f}",
-            status, "Payment complete." if approved else "The bank did not return any further details.",
+            status, "Payment complete." if approved else "The bank did not return more details.",
             STRIPE_BRANDS[str(r["network"])], r["card_type"], r["issuer_country"], f"fp_{k}",
             f"pi_{r['payment_id']}",
         ])  # fmt: skip
     return [
-        _write(out_dir / f"stripe_{name}.csv", header, rows) for name, rows in sorted(by_acquirer.items())
+        _write(out_dir / f"stripe_{name}.csv", header, rows)
+        for name, rows in sorted(by_acquirer.items())
     ]
 
 
@@ -225,7 +237,8 @@ def write_adyen(log: Path, out_dir: Path) -> list[Path]:
             f"{ADYEN_METHODS[str(r['network'])]}{r['card_type']}",
         ])  # fmt: skip
     return [
-        _write(out_dir / f"adyen_{name}.csv", header, rows) for name, rows in sorted(by_acquirer.items())
+        _write(out_dir / f"adyen_{name}.csv", header, rows)
+        for name, rows in sorted(by_acquirer.items())
     ]
 
 
@@ -251,7 +264,8 @@ def write_hyperswitch(log: Path, out_dir: Path) -> tuple[Path, Path]:
             "charged" if approved else "failure", r["amount"], r["currency"], r["acquirer"],
             "" if approved else ("timeout" if code == "68" else code), "", "", unified, "",
             "" if approved or code == "68" else code, "card", r["card_type"], "no_three_ds",
-            STRIPE_BRANDS[str(r["network"])], at, done, "priority", r["amount"], r["issuer_country"],
+            STRIPE_BRANDS[str(r["network"])], at, done, "priority", r["amount"],
+            r["issuer_country"],
         ])  # fmt: skip
         events.append([
             r["payment_id"], r["acquirer"], "Authorize", 200, at, f"{float(r['latency_ms']):.3f}",
@@ -285,7 +299,9 @@ def write_mapped(log: Path, out_dir: Path) -> Path:
     rows = []
     for r in _rows(log):
         code = str(r["code"])
-        result = {"00": "approved", "68": "timeout", "96": "error", "91": "error"}.get(code, "declined")
+        result = {"00": "approved", "68": "timeout", "96": "error", "91": "error"}.get(
+            code, "declined"
+        )
         rows.append([
             _when(float(r["t_s"]), "%Y-%m-%dT%H:%M:%S.%f") + "Z", r["payment_id"], r["attempt"],
             str(r["acquirer"]).upper(), r["amount"], r["currency"], str(r["network"]).upper(),
