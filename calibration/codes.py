@@ -22,7 +22,7 @@ STRIPE_DECLINE_CODES: dict[str, str] = {
     "call_issuer": "05",  # field-39 01 "refer to card issuer": a soft, generic decline
     "card_declined": "05",  # the error code Stripe gives when no decline code applies
     "card_not_supported": "57",
-    "card_velocity_exceeded": "65",
+    "card_velocity_exceeded": "61",  # over the balance, credit or amount limit
     "currency_not_supported": "57",
     "do_not_honor": "05",
     "do_not_try_again": "57",  # Visa R0/R1-like stop advice: hard, never retry
@@ -64,7 +64,7 @@ STRIPE_DECLINE_CODES: dict[str, str] = {
     "testmode_decline": "05",
     "transaction_not_allowed": "57",
     "try_again_later": "19",
-    "withdrawal_count_limit_exceeded": "65",
+    "withdrawal_count_limit_exceeded": "61",
     "timeout": "68",  # not a Stripe decline code: routelab's own test exports use it
 }
 

@@ -156,7 +156,7 @@ class AttemptLogWriter:
         rule: str,
         candidates: Sequence[str],
         acquirer: str,
-        propensity: float,
+        propensity: float | None,
         outcome: str,
         raw_code: str,
         code: str,
@@ -168,8 +168,10 @@ class AttemptLogWriter:
         """Buffer one attempt; False if the buffer was full (the row is counted, not kept).
 
         ``propensity`` is the probability the strategy chose ``acquirer`` for attempt 1
-        (``Ordering.propensity``); pass NaN for later attempts (stored as null).
+        (``Ordering.propensity``); pass NaN (or None) for later attempts (stored as null).
         """
+        # decided before anything is buffered: a bad value must not leave a half row
+        chosen = None if propensity is None or math.isnan(propensity) else float(propensity)
         with self._lock:
             if self._closed:
                 raise ValueError(f"{self.path}: append after close")
@@ -190,7 +192,7 @@ class AttemptLogWriter:
             b[10].append(rule)
             b[11].append(candidates)
             b[12].append(acquirer)
-            b[13].append(None if math.isnan(propensity) else propensity)
+            b[13].append(chosen)
             b[14].append(outcome)
             b[15].append(raw_code)
             b[16].append(code)

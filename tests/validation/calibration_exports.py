@@ -32,6 +32,18 @@ from scenarios.schema import Scenario
 from scenarios.streams import RunStreams
 from scenarios.taxonomy import APPROVED, TIMEOUT_CODE
 
+#: acquirer_outage made identifiable from an export: decline mixes of acquirer-side codes
+#: only, the card's own declines of card-side codes only (see the round-trip test)
+IDENTIFIABLE = {
+    "acquirers[acq_a].decline_codes": {"05": 0.9, "19": 0.1},
+    "acquirers[acq_b].decline_codes": {"05": 1.0},
+    "acquirers[acq_c].decline_codes": {"05": 0.8, "19": 0.2},
+    "traffic.issuer_declines.base": {"51": 0.045, "54": 0.004, "14": 0.001, "41": 0.0008, "61": 0.003},
+}
+#: the committed samples under tests/data: 160 s of the same traffic, no incident
+SAMPLE = {**IDENTIFIABLE, "traffic.duration_s": 160.0, "warmup_s": 0.0, "acquirers[acq_a].incidents": []}
+SAMPLE_SEED = 5
+
 EPOCH = datetime(2025, 3, 3, tzinfo=UTC)  # scenario time 0 in the exports (a Monday, 00:00 UTC)
 
 
@@ -313,6 +325,35 @@ def write_mapped(log: Path, out_dir: Path) -> Path:
 
 def mapping_options() -> list[str]:
     return [f"{field}={column}" for field, column in MAPPED_COLUMNS.items()]
+
+
+def write_samples(out_dir: Path) -> list[Path]:
+    """The sample exports committed under tests/data (regenerate with this function)."""
+    from scenarios.loader import load_scenario
+    from scenarios.overrides import apply
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scenario = apply(load_scenario("acquirer_outage"), SAMPLE, "acquirer_outage (sample)")
+    log = simulated_attempt_log(scenario, "priority", SAMPLE_SEED, out_dir / "routelab_attempts.parquet")
+    csv_log = out_dir / "routelab_attempts.csv"
+    with AttemptLogWriter(csv_log) as writer:
+        for row in read_attempt_log(log).to_pylist():
+            writer.append(*[row[c] for c in COLUMN_ORDER], replication=int(row["replication"]))
+    return [
+        log,
+        csv_log,
+        *write_stripe(log, out_dir),
+        *write_adyen(log, out_dir),
+        *write_hyperswitch(log, out_dir),
+        write_mapped(log, out_dir),
+    ]
+
+
+COLUMN_ORDER = (
+    "t_s", "payment_id", "attempt", "network", "card_type", "bin", "issuer_country", "currency",
+    "amount", "cross_border", "rule", "candidates", "acquirer", "propensity", "outcome",
+    "raw_code", "code", "latency_ms", "fee", "final_status",
+)  # fmt: skip
 
 
 def log_acquirers(log: Path) -> list[str]:
