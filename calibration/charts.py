@@ -45,8 +45,16 @@ class Chart:
     caption: str
     uri: str
 
-    def _repr_html_(self) -> str:
-        return f'<img alt="{self.title}" src="{self.uri}">'
+    @property
+    def svg(self) -> str:
+        return base64.b64decode(self.uri.split(",", 1)[1]).decode("utf-8")
+
+    def __repr__(self) -> str:
+        return f"Chart({self.title!r})"  # the image is far too long to print
+
+    def _repr_svg_(self) -> str:
+        # Jupyter shows a Chart inline when it is a cell's value
+        return self.svg
 
 
 def _render(fig: Figure, title: str, caption: str) -> Chart:
