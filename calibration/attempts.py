@@ -22,24 +22,46 @@ OUTCOME_INDEX = {o.value: i for i, o in enumerate(OUTCOMES)}
 APPROVED_I, SOFT_I, HARD_I, TECHNICAL_I, TIMEOUT_I = range(5)
 
 
-@dataclass(frozen=True)
 class Categorical:
-    """A string column as integer codes into ``names`` (code -1: missing)."""
+    """A string column as integer codes into ``names`` (code -1: missing).
 
-    codes: np.ndarray
-    names: list[str]
+    Built from Arrow, the names stay an Arrow array until asked for: a column of a
+    million payment ids is grouped by its codes and never needs them as Python strings.
+    """
+
+    __slots__ = ("_dictionary", "_names", "codes")
+
+    def __init__(
+        self, codes: np.ndarray, names: list[str] | None = None, dictionary: pa.Array | None = None
+    ) -> None:
+        self.codes = codes
+        self._names = names
+        self._dictionary = dictionary
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            values = self._dictionary.to_pylist() if self._dictionary is not None else []
+            self._names = [str(v) for v in values]
+        return self._names
+
+    @property
+    def size(self) -> int:
+        """How many names there are (without materialising them)."""
+        if self._names is None and self._dictionary is not None:
+            return len(self._dictionary)
+        return len(self.names)
 
     @classmethod
     def from_arrow(cls, column: pa.Array | pa.ChunkedArray) -> Categorical:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks() if column.num_chunks else pa.array([], pa.string())
         encoded = pc.dictionary_encode(column)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = (
-                encoded.combine_chunks() if encoded.num_chunks else pa.array([]).dictionary_encode()
-            )
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
-        codes = np.where(np.isnan(indices.astype(float)), -1, indices).astype(np.int32)
-        names = [str(v) for v in encoded.dictionary.to_pylist()]
-        return cls(codes, names)
+        indices = encoded.indices
+        if indices.null_count:
+            indices = pc.fill_null(indices, -1)
+        codes = indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        return cls(codes, dictionary=encoded.dictionary)
 
     @classmethod
     def constant(cls, name: str, n: int) -> Categorical:
@@ -51,7 +73,7 @@ class Categorical:
         return names[np.where(self.codes < 0, len(self.names), self.codes)]
 
     def take(self, index: np.ndarray) -> Categorical:
-        return Categorical(self.codes[index], self.names)
+        return Categorical(self.codes[index], self._names, self._dictionary)
 
     def counts(self) -> dict[str, int]:
         counts = np.bincount(self.codes[self.codes >= 0], minlength=len(self.names))

@@ -273,50 +273,54 @@ def _csv_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
 # --- reading ----------------------------------------------------------------------------
 
 
-def read_attempt_log(path: str | Path) -> pa.Table:
+def read_attempt_log(path: str | Path, columns: Sequence[str] | None = None) -> pa.Table:
     """Read an attempt log (Parquet or CSV) as a table of :data:`SCHEMA`.
 
+    ``columns`` reads only those (in schema order), which saves memory on large logs.
     Raises :class:`AttemptLogError` for a missing file, a file of another schema
     version, or missing columns.
     """
     source = Path(path)
     if not source.is_file():
         raise AttemptLogError(f"{source}: file not found")
+    wanted = [name for name in COLUMN_NAMES if columns is None or name in columns]
+    schema = pa.schema([SCHEMA.field(name) for name in wanted], metadata=SCHEMA.metadata)
     if source.suffix.lower() == ".csv":
-        return _read_csv(source)
+        return _read_csv(source, wanted, schema)
     try:
-        table = pq.read_table(source)
+        file_schema = pq.read_schema(source)
     except (pa.ArrowInvalid, OSError) as exc:
         raise AttemptLogError(f"{source}: not a Parquet attempt log ({exc})") from None
-    version = (table.schema.metadata or {}).get(VERSION_KEY)
+    version = (file_schema.metadata or {}).get(VERSION_KEY)
     if version is None:
         raise AttemptLogError(f"{source}: no {VERSION_KEY.decode()} in the file metadata")
     if version.decode() != str(SCHEMA_VERSION):
         raise AttemptLogError(
             f"{source}: schema version {version.decode()}, this routelab reads {SCHEMA_VERSION}"
         )
-    missing = [name for name in COLUMN_NAMES if name not in table.column_names]
+    missing = [name for name in COLUMN_NAMES if name not in file_schema.names]
     if missing:
         raise AttemptLogError(f"{source}: missing columns {', '.join(missing)}")
-    return table.select(list(COLUMN_NAMES)).cast(SCHEMA)
+    return pq.read_table(source, columns=wanted).cast(schema)
 
 
-def _read_csv(source: Path) -> pa.Table:
+def _read_csv(source: Path, wanted: list[str], schema: pa.Schema) -> pa.Table:
     import pyarrow.compute as pc
 
-    schema = _csv_schema()
+    text_schema = _csv_schema()
     try:
         table = pacsv.read_csv(
             source,
             convert_options=pacsv.ConvertOptions(
-                column_types={f.name: f.type for f in schema},
+                column_types={f.name: f.type for f in text_schema if f.name in wanted},
                 strings_can_be_null=False,
-                include_columns=list(COLUMN_NAMES),
+                include_columns=wanted,
             ),
         )
     except (pa.ArrowInvalid, KeyError) as exc:
         raise AttemptLogError(f"{source}: not an attempt log CSV ({exc})") from None
-    index = table.column_names.index("candidates")
-    split = pc.split_pattern(table.column(index), CANDIDATE_SEPARATOR)
-    table = table.set_column(index, "candidates", split)
-    return table.cast(SCHEMA)
+    if "candidates" in wanted:
+        index = table.column_names.index("candidates")
+        split = pc.split_pattern(table.column(index), CANDIDATE_SEPARATOR)
+        table = table.set_column(index, "candidates", split)
+    return table.cast(schema)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyarrow as pa
+
 from calibration.attempts import Attempts, ExportError, ImportReport, concat
 from calibration.importers.adyen import import_adyen
 from calibration.importers.assemble import Options
@@ -85,4 +87,6 @@ def load_exports(
             parts.append(part)
     if problems:
         raise ExportError(problems)
+    # the exports' Arrow buffers are gone: hand their memory back before the fitting
+    pa.default_memory_pool().release_unused()
     return concat(parts), reports

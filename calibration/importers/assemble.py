@@ -101,13 +101,14 @@ def attempts(
     cross_border: np.ndarray | None = None,
 ) -> Attempts:
     """The rows in ``keep`` as :class:`Attempts` (``codes``: ISO field-39 per row)."""
-    index = np.flatnonzero(keep)
-    n = index.size
-    report.used = int(n)
-    take = pa.array(index)
+    everything = bool(keep.all())
+    index = np.flatnonzero(keep) if not everything else slice(None)
+    n = int(keep.sum())
+    report.used = n
+    take = None if everything else pa.array(index)
 
     def sub(values: pa.Array) -> pa.Array:
-        return pc.take(values, take)
+        return values if take is None else pc.take(values, take)
 
     issuer = (
         countries(sub(issuer_country))

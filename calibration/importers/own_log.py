@@ -8,16 +8,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from calibration.attempts import Attempts, ImportReport
+from calibration.attempts import Attempts, Categorical, ImportReport
 from calibration.importers.assemble import Options, attempts
 from results.attempt_log import AttemptLogError, read_attempt_log
 from scenarios.taxonomy import CODES
+
+USED = (
+    "t_s", "payment_id", "attempt", "network", "card_type", "issuer_country", "currency",
+    "amount", "cross_border", "acquirer", "code", "latency_ms", "fee", "replication",
+)  # fmt: skip
 
 
 def import_attempt_log(path: Path, report: ImportReport, options: Options) -> Attempts | None:
     """Every row of the log; ``t_s`` is already on the scenario timeline."""
     try:
-        table = read_attempt_log(path)
+        table = read_attempt_log(path, USED)
     except AttemptLogError as exc:
         report.problems.append(str(exc))
         return None
@@ -25,9 +30,8 @@ def import_attempt_log(path: Path, report: ImportReport, options: Options) -> At
     if not table.num_rows:
         report.problem("", "no rows")
         return None
-    codes = np.asarray(table.column("code").to_numpy(zero_copy_only=False), dtype=object)
-    known = np.array([c in CODES for c in codes], dtype=bool)
-    unknown = int((~known).sum())
+    code = Categorical.from_arrow(table.column("code"))
+    unknown = sum(n for name, n in code.counts().items() if name not in CODES)
     if unknown:
         report.note(f"{unknown} attempts with codes the taxonomy does not know: kept as they are")
     replication = table.column("replication").to_numpy(zero_copy_only=False)
@@ -49,7 +53,7 @@ def import_attempt_log(path: Path, report: ImportReport, options: Options) -> At
         issuer_country=table.column("issuer_country").combine_chunks(),
         currency=table.column("currency").combine_chunks(),
         amount=table.column("amount").to_numpy().astype(float),
-        codes=codes,
+        codes=np.array([*code.names, ""], dtype=object)[code.codes],
         latency_ms=table.column("latency_ms").to_numpy(),
         fee=table.column("fee").to_numpy(),
         merchant_country=options.merchant_country,

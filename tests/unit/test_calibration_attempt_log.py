@@ -73,7 +73,9 @@ def test_docs_describe_every_column(repo_root: Path) -> None:
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_rows_read_back_as_written(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"log{suffix}"
-    with AttemptLogWriter(path, engine="live", replication=3, row_group_rows=2, auto_flush=True) as log:
+    with AttemptLogWriter(
+        path, engine="live", replication=3, row_group_rows=2, auto_flush=True
+    ) as log:
         for k in range(5):
             assert log.append(*row(k, propensity=math.nan if k == 4 else 0.25))  # type: ignore[arg-type]
     table = read_attempt_log(path)
@@ -99,7 +101,9 @@ def test_a_full_buffer_drops_and_counts_instead_of_blocking(tmp_path: Path) -> N
 
 
 def test_appends_on_one_thread_and_flushes_on_another_lose_nothing(tmp_path: Path) -> None:
-    log = AttemptLogWriter(tmp_path / "log.parquet", row_group_rows=100, max_buffered_rows=1_000_000)
+    log = AttemptLogWriter(
+        tmp_path / "log.parquet", row_group_rows=100, max_buffered_rows=1_000_000
+    )
     done = threading.Event()
 
     def flusher() -> None:
@@ -115,7 +119,9 @@ def test_appends_on_one_thread_and_flushes_on_another_lose_nothing(tmp_path: Pat
     log.close()
     table = read_attempt_log(tmp_path / "log.parquet")
     assert table.num_rows == 20_000 and log.dropped == 0
-    assert sorted(table.column("payment_id").to_pylist()) == sorted(f"pay_{k}" for k in range(20_000))
+    assert sorted(table.column("payment_id").to_pylist()) == sorted(
+        f"pay_{k}" for k in range(20_000)
+    )
 
 
 def test_a_bad_value_leaves_no_half_row(tmp_path: Path) -> None:

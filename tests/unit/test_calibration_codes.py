@@ -13,12 +13,7 @@ from calibration.codes import (
 )
 from scenarios.taxonomy import CODES, OutcomeClass, classify
 
-S, H, T, O = (
-    OutcomeClass.SOFT_DECLINE,
-    OutcomeClass.HARD_DECLINE,
-    OutcomeClass.TECHNICAL_ERROR,
-    OutcomeClass.TIMEOUT,
-)
+S, H, T = OutcomeClass.SOFT_DECLINE, OutcomeClass.HARD_DECLINE, OutcomeClass.TECHNICAL_ERROR
 
 
 @pytest.mark.parametrize(
@@ -60,15 +55,27 @@ ADYEN = [
 
 
 @pytest.mark.parametrize(("value", "outcome", "acquirer_side", "cascadable"), STRIPE)
-def test_stripe_decline_codes(value: str, outcome: OutcomeClass, acquirer_side: bool, cascadable: bool) -> None:
+def test_stripe_decline_codes(
+    value: str, outcome: OutcomeClass, acquirer_side: bool, cascadable: bool
+) -> None:
     info = classify(STRIPE_DECLINE_CODES[value])
-    assert (info.outcome, info.acquirer_side, info.cascadable) == (outcome, acquirer_side, cascadable)
+    assert (info.outcome, info.acquirer_side, info.cascadable) == (
+        outcome,
+        acquirer_side,
+        cascadable,
+    )
 
 
 @pytest.mark.parametrize(("value", "outcome", "acquirer_side", "cascadable"), ADYEN)
-def test_adyen_refusal_reasons(value: str, outcome: OutcomeClass, acquirer_side: bool, cascadable: bool) -> None:
+def test_adyen_refusal_reasons(
+    value: str, outcome: OutcomeClass, acquirer_side: bool, cascadable: bool
+) -> None:
     info = classify(ADYEN_REFUSAL_REASONS[value])
-    assert (info.outcome, info.acquirer_side, info.cascadable) == (outcome, acquirer_side, cascadable)
+    assert (info.outcome, info.acquirer_side, info.cascadable) == (
+        outcome,
+        acquirer_side,
+        cascadable,
+    )
 
 
 def test_adyen_numeric_refusal_codes_name_known_reasons() -> None:

@@ -42,7 +42,10 @@ def test_an_error_burst_alone_is_an_incident() -> None:
 
 def test_steady_traffic_has_no_incident() -> None:
     for _ in range(5):
-        assert incident_segments(segments(*series(200, 500, np.full(200, 0.94), np.full(200, 0.01)))) == []
+        assert (
+            incident_segments(segments(*series(200, 500, np.full(200, 0.94), np.full(200, 0.01))))
+            == []
+        )
 
 
 def test_a_small_significant_wobble_is_not_an_incident() -> None:
@@ -54,7 +57,9 @@ def test_a_small_significant_wobble_is_not_an_incident() -> None:
 def test_partial_pooling_pulls_thin_segments_to_the_acquirer_mean() -> None:
     k = np.array([9000, 850, 2])
     n = np.array([10000, 1000, 2])
-    fit = fit_approval([("visa", "debit", False), ("visa", "debit", True), ("amex", "credit", False)], k, n, 0.95)
+    fit = fit_approval(
+        [("visa", "debit", False), ("visa", "debit", True), ("amex", "credit", False)], k, n, 0.95
+    )
     thin = fit.cells[("amex", "credit", False)]
     assert thin.value < 0.95 and thin.grade == "thin"  # 2 of 2 approved, yet not ~100 %
     big = fit.cells[("visa", "debit", False)]
@@ -74,11 +79,19 @@ def test_fees_are_recovered_per_network_and_graded() -> None:
     pct = np.where(network == "amex", 240.0, 105.0)
     fee = np.where(approved, pct * amount / 10_000 + 10.0 + 2.0, 2.0)
     default, by_network = fit_fees(network, amount, fee, approved, 0.95)
-    assert default is not None and default.grade == "good" and default.per_attempt == pytest.approx(2.0)
+    assert (
+        default is not None
+        and default.grade == "good"
+        and default.per_attempt == pytest.approx(2.0)
+    )
     assert default.pct_bps.value == pytest.approx(105.0, abs=1e-6)
     assert default.fixed.value == pytest.approx(10.0, abs=1e-6)
     assert list(by_network) == ["amex"] and by_network["amex"].pct_bps.value == pytest.approx(240.0)
-    assert fee_grade(150, 3.0) == "fair" and fee_grade(500, 20.0) == "fair" and fee_grade(10, 1.0) == "thin"
+    assert (
+        fee_grade(150, 3.0) == "fair"
+        and fee_grade(500, 20.0) == "fair"
+        and fee_grade(10, 1.0) == "thin"
+    )
 
 
 def test_noisy_fees_get_a_wide_interval_and_no_good_grade() -> None:

@@ -25,8 +25,14 @@ SAMPLES: dict[str, tuple[list[Path], dict[str, object]]] = {
         [DATA / "hyperswitch_payment_attempt.csv"],
         {"connector_events": [DATA / "hyperswitch_connector_events.csv"]},
     ),
-    "stripe": ([DATA / "stripe_acq_a.csv", DATA / "stripe_acq_b.csv"], {"acquirers": ["acq_a", "acq_b"]}),
-    "adyen": ([DATA / "adyen_acq_a.csv", DATA / "adyen_acq_b.csv"], {"acquirers": ["acq_a", "acq_b"]}),
+    "stripe": (
+        [DATA / "stripe_acq_a.csv", DATA / "stripe_acq_b.csv"],
+        {"acquirers": ["acq_a", "acq_b"]},
+    ),
+    "adyen": (
+        [DATA / "adyen_acq_a.csv", DATA / "adyen_acq_b.csv"],
+        {"acquirers": ["acq_a", "acq_b"]},
+    ),
     "csv": ([DATA / "merchant_attempts.csv"], {"mapping": dict(m.split("=", 1) for m in MAPPING)}),
 }
 
@@ -77,8 +83,13 @@ def test_bad_values_name_the_line_column_and_value_once_per_problem(tmp_path: Pa
         "ch_4,2025-03-03 10:00:03,abc,eur,Paid,Visa,,0.40",
     ]
     problems = problems_of(tmp_path, "s.csv", STRIPE_HEADER + "\n".join(rows) + "\n", "stripe")
-    assert f"{tmp_path / 's.csv'}: line 3: Amount: not a number (got 'ten') (2 rows in all)" in problems
-    assert any("line 4: Created date (UTC): not a date-time" in p and "'yesterday'" in p for p in problems)
+    assert (
+        f"{tmp_path / 's.csv'}: line 3: Amount: not a number (got 'ten') (2 rows in all)"
+        in problems
+    )
+    assert any(
+        "line 4: Created date (UTC): not a date-time" in p and "'yesterday'" in p for p in problems
+    )
     assert len(problems) == 2
 
 
@@ -106,7 +117,10 @@ def test_a_mapping_is_checked_before_reading(tmp_path: Path) -> None:
 
 
 def test_mapped_csv_codes_and_statuses_are_validated(tmp_path: Path) -> None:
-    text = "t,psp,amt,ccy,net,res,rc\n1,a,100,EUR,visa,approved,00\n2,a,100,EUR,visa,maybe,\n3,a,100,EUR,visa,declined,X9\n"
+    text = (
+        "t,psp,amt,ccy,net,res,rc\n1,a,100,EUR,visa,approved,00\n"
+        "2,a,100,EUR,visa,maybe,\n3,a,100,EUR,visa,declined,X9\n"
+    )
     mapping = {"time": "t", "acquirer": "psp", "amount": "amt", "currency": "ccy", "network": "net",
                "status": "res", "code": "rc"}  # fmt: skip
     problems = problems_of(tmp_path, "m.csv", text, "csv", mapping=mapping)
@@ -120,7 +134,9 @@ def test_mapped_csv_codes_and_statuses_are_validated(tmp_path: Path) -> None:
 def test_unknown_format_and_empty_file(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="unknown format"):
         load_exports([tmp_path / "x"], "paypal")
-    assert problems_of(tmp_path, "e.csv", "", "stripe") == [f"{tmp_path / 'e.csv'}: empty file: no header line"]
+    assert problems_of(tmp_path, "e.csv", "", "stripe") == [
+        f"{tmp_path / 'e.csv'}: empty file: no header line"
+    ]
     problems = problems_of(tmp_path, "h.csv", STRIPE_HEADER, "stripe")
     assert problems == [f"{tmp_path / 'h.csv'}: no data rows"]
 
@@ -140,7 +156,9 @@ def test_the_command_fits_a_sample_and_writes_both_files(tmp_path: Path) -> None
 
 def test_a_bad_export_exits_2_with_one_line_per_problem_and_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text(STRIPE_HEADER + "ch_1,2025-03-03 10:00:00,1O.00,eur,Paid,Visa,,0.4\n", encoding="utf-8")
+    bad.write_text(
+        STRIPE_HEADER + "ch_1,2025-03-03 10:00:00,1O.00,eur,Paid,Visa,,0.4\n", encoding="utf-8"
+    )
     done = subprocess.run(
         [sys.executable, "-m", "routelab.cli", "calibrate", str(bad), "--format", "stripe",
          "--out", str(tmp_path / "s.yaml")],

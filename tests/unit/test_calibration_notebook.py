@@ -31,7 +31,9 @@ def test_committed_without_outputs_and_with_one_parameters_cell() -> None:
 def test_from_an_export_to_a_fitted_scenario_to_a_comparison(tmp_path: Path) -> None:
     book = nbformat.read(NOTEBOOK, as_version=4)
     index = next(i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", []))
-    injected = new_code_cell(f"DATA = {str(ROOT / 'tests' / 'data')!r}\nREPLICATIONS = 2\nOUT = 'runs/cal'")
+    injected = new_code_cell(
+        f"DATA = {str(ROOT / 'tests' / 'data')!r}\nREPLICATIONS = 2\nOUT = 'runs/cal'"
+    )
     book.cells.insert(index + 1, injected)
     NotebookClient(
         book, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -46,5 +48,7 @@ def test_from_an_export_to_a_fitted_scenario_to_a_comparison(tmp_path: Path) -> 
     assert (tmp_path / "runs/cal/scenario.yaml").exists()
     assert (tmp_path / "runs/cal/calibration.html").exists()
     assert (tmp_path / "runs/cal/sr_window/summary.json").exists()
-    svgs = [o for c in book.cells for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})]
+    svgs = [
+        o for c in book.cells for o in c.get("outputs", []) if "image/svg+xml" in o.get("data", {})
+    ]
     assert len(svgs) == 1  # the approval chart shows inline

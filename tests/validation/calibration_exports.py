@@ -38,10 +38,21 @@ IDENTIFIABLE = {
     "acquirers[acq_a].decline_codes": {"05": 0.9, "19": 0.1},
     "acquirers[acq_b].decline_codes": {"05": 1.0},
     "acquirers[acq_c].decline_codes": {"05": 0.8, "19": 0.2},
-    "traffic.issuer_declines.base": {"51": 0.045, "54": 0.004, "14": 0.001, "41": 0.0008, "61": 0.003},
+    "traffic.issuer_declines.base": {
+        "51": 0.045,
+        "54": 0.004,
+        "14": 0.001,
+        "41": 0.0008,
+        "61": 0.003,
+    },
 }
 #: the committed samples under tests/data: 160 s of the same traffic, no incident
-SAMPLE = {**IDENTIFIABLE, "traffic.duration_s": 160.0, "warmup_s": 0.0, "acquirers[acq_a].incidents": []}
+SAMPLE = {
+    **IDENTIFIABLE,
+    "traffic.duration_s": 160.0,
+    "warmup_s": 0.0,
+    "acquirers[acq_a].incidents": [],
+}
 SAMPLE_SEED = 5
 
 EPOCH = datetime(2025, 3, 3, tzinfo=UTC)  # scenario time 0 in the exports (a Monday, 00:00 UTC)
@@ -334,7 +345,9 @@ def write_samples(out_dir: Path) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     scenario = apply(load_scenario("acquirer_outage"), SAMPLE, "acquirer_outage (sample)")
-    log = simulated_attempt_log(scenario, "priority", SAMPLE_SEED, out_dir / "routelab_attempts.parquet")
+    log = simulated_attempt_log(
+        scenario, "priority", SAMPLE_SEED, out_dir / "routelab_attempts.parquet"
+    )
     csv_log = out_dir / "routelab_attempts.csv"
     with AttemptLogWriter(csv_log) as writer:
         for row in read_attempt_log(log).to_pylist():

@@ -32,7 +32,7 @@ from scenarios.schema import Scenario
 from simulator import simulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from calibration_exports import (  # noqa: E402
+from calibration_exports import (
     IDENTIFIABLE,
     log_acquirers,
     mapping_options,
@@ -93,20 +93,31 @@ def exports(log: Path, out: Path) -> dict[str, Export]:
 
 
 @pytest.fixture(scope="module")
-def calibrations(attempt_log: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Export, Calibration]]:
+def calibrations(
+    attempt_log: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Export, Calibration]]:
     out = tmp_path_factory.mktemp("exports")
     result = {}
     for name, export in exports(attempt_log, out).items():
-        attempts, reports = load_exports(export.paths, export.fmt, merchant_country="DE", **export.kwargs)  # type: ignore[arg-type]
-        result[name] = (export, calibrate(attempts, reports=reports, bucket_s=BUCKET_S, level=LEVEL))
+        attempts, reports = load_exports(
+            export.paths, export.fmt, merchant_country="DE", **export.kwargs
+        )  # type: ignore[arg-type]
+        result[name] = (
+            export,
+            calibrate(attempts, reports=reports, bucket_s=BUCKET_S, level=LEVEL),
+        )
     return result
 
 
 def cell_payment(network: str, card_type: str, cross_border: bool) -> Payment:
-    return Payment(1000, "EUR", network, card_type, "US" if cross_border else "DE", "400000", cross_border)
+    return Payment(
+        1000, "EUR", network, card_type, "US" if cross_border else "DE", "400000", cross_border
+    )
 
 
-def checks(known: Scenario, cal: Calibration, export: Export) -> list[tuple[str, float, float, float]]:
+def checks(
+    known: Scenario, cal: Calibration, export: Export
+) -> list[tuple[str, float, float, float]]:
     """(what, truth, low, high) for every number the round trip checks."""
     out: list[tuple[str, float, float, float]] = []
     for fit in cal.acquirers:
@@ -124,20 +135,43 @@ def checks(known: Scenario, cal: Calibration, export: Export) -> list[tuple[str,
         if "latency" in export.carries:
             assert fit.latency is not None
             median = float(latency_quantile(true.latency, 0.5))
-            out.append((f"{fit.name} latency median", median, fit.latency.median.low, fit.latency.median.high))
+            out.append(
+                (
+                    f"{fit.name} latency median",
+                    median,
+                    fit.latency.median.low,
+                    fit.latency.median.high,
+                )
+            )
         if "fees" in export.carries:
             assert fit.fees_default is not None
             schedules = [("default", fit.fees_default, true.fees.default)] + [
                 (n, f, true.fees.for_network(n)) for n, f in fit.fees_by_network.items()
             ]
             for label, fee, truth_fee in schedules:
-                out.append((f"{fit.name} fee pct {label}", truth_fee.pct_bps, fee.pct_bps.low, fee.pct_bps.high))
-                out.append((f"{fit.name} fee fixed {label}", truth_fee.fixed, fee.fixed.low, fee.fixed.high))
+                out.append(
+                    (
+                        f"{fit.name} fee pct {label}",
+                        truth_fee.pct_bps,
+                        fee.pct_bps.low,
+                        fee.pct_bps.high,
+                    )
+                )
+                out.append(
+                    (
+                        f"{fit.name} fee fixed {label}",
+                        truth_fee.fixed,
+                        fee.fixed.low,
+                        fee.fixed.high,
+                    )
+                )
     issuer = known.traffic.issuer_declines
     for code, est in cal.traffic.issuer_base.items():
         out.append((f"issuer base {code}", issuer.base.get(code, 0.0), est.low, est.high))
     for factor in cal.traffic.issuer_factors:
-        truth = next(e.factor for e in issuer.effects if getattr(e.when, factor.field) == factor.level)
+        truth = next(
+            e.factor for e in issuer.effects if getattr(e.when, factor.field) == factor.level
+        )
         out.append((f"issuer factor {factor.field}", truth, factor.factor.low, factor.factor.high))
     return out
 
@@ -153,7 +187,11 @@ def test_true_parameters_lie_within_the_fitted_intervals(
     assert [f.name for f in cal.acquirers] == ["acq_a", "acq_b"]  # acq_c never saw an attempt
     found = checks(known, cal, export)
     assert 20 <= len(found) <= MAX_CHECKS
-    outside = [f"{what}: true {t:.6g} not in [{lo:.6g}, {hi:.6g}]" for what, t, lo, hi in found if not lo <= t <= hi]
+    outside = [
+        f"{what}: true {t:.6g} not in [{lo:.6g}, {hi:.6g}]"
+        for what, t, lo, hi in found
+        if not lo <= t <= hi
+    ]
     assert not outside, "\n".join(outside)
     # the true segment effects point the same way in the fit wherever there is data for them
     for fit in cal.acquirers:
