@@ -159,6 +159,12 @@ def calibrate(
                 f"{fit.name}: {len(thin)} segments with fewer than {MIN_N} decided attempts: "
                 "their approval is mostly the acquirer's pooled rate"
             )
+    declined = int(((att.outcome == 1) | (att.outcome == 2)).sum())
+    if not declined:
+        warnings.append(
+            "the export holds no declined attempts (an export of settled payments?): "
+            "approval and decline rates cannot be calibrated from it"
+        )
     if traffic.amount is not None and not traffic.amount.good:
         warnings.append(
             f"amounts are not lognormal (KS distance {traffic.amount.ks_distance:.3f}): written "

@@ -3,6 +3,7 @@ counted out, cross-border decided by routelab's one definition."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from calibration.attempts import Attempts, Categorical, ImportReport, outcome_of_codes
+from calibration.importers.table import flag_rows
 from scenarios.sampler import is_cross_border
 
 # card brands as exports spell them -> the scenario format's network names
@@ -57,6 +59,29 @@ def normalised(values: pa.Array, table: dict[str, str]) -> Categorical:
     return _mapped(cat, [table.get(n, n.replace(" ", "_")) or UNKNOWN for n in cat.names])
 
 
+def acquirer_name(raw: str) -> str:
+    """An acquirer's name as the scenario format allows it (lower case, ``_`` for the rest)."""
+    name = re.sub(r"[^a-z0-9_\-]+", "_", raw.strip().lower()).strip("_")
+    if name and not name[0].isalpha():
+        name = f"acq_{name}"
+    return name[:64]
+
+
+def acquirers(report: ImportReport, values: pa.Array, column: str) -> Categorical:
+    """Acquirer names normalised; a row without one is a problem."""
+    cat = Categorical.from_arrow(values)
+    names = [acquirer_name(n) for n in cat.names]
+    empty = np.array([not n for n in names] + [True])[
+        np.where(cat.codes < 0, len(names), cat.codes)
+    ]
+    flag_rows(report, empty, column, "no acquirer", values)
+    # a row without an acquirer is a problem (the import stops), so code 0 is as good as any
+    unique = sorted({n for n in names if n}) or [UNKNOWN]
+    index = {n: i for i, n in enumerate(unique)}
+    table = np.array([index.get(n, 0) for n in names] + [0], dtype=np.int32)
+    return Categorical(table[np.where(cat.codes < 0, len(names), cat.codes)], unique)
+
+
 def countries(values: pa.Array) -> Categorical:
     """ISO 3166 alpha-2 issuer countries, upper-cased (anything else: unknown)."""
     cat = Categorical.from_arrow(pc.utf8_upper(pc.utf8_trim_whitespace(values)))
@@ -102,7 +127,7 @@ def attempts(
 ) -> Attempts:
     """The rows in ``keep`` as :class:`Attempts` (``codes``: ISO field-39 per row)."""
     everything = bool(keep.all())
-    index = np.flatnonzero(keep) if not everything else slice(None)
+    index = np.flatnonzero(keep)
     n = int(keep.sum())
     report.used = n
     take = None if everything else pa.array(index)
@@ -110,6 +135,12 @@ def attempts(
     def sub(values: pa.Array) -> pa.Array:
         return values if take is None else pc.take(values, take)
 
+    acquirer_column = (
+        # checked on every row of the file, so a problem names the file's own line
+        acquirers(report, acquirer, "acquirer").take(index)
+        if not isinstance(acquirer, str)
+        else None
+    )
     issuer = (
         countries(sub(issuer_country))
         if issuer_country is not None
@@ -121,9 +152,9 @@ def attempts(
         payment=Categorical.from_arrow(sub(payment)),
         attempt=(attempt[index] if attempt is not None else np.zeros(n)).astype(np.int16),
         acquirer=(
-            Categorical.constant(acquirer, n)
-            if isinstance(acquirer, str)
-            else Categorical.from_arrow(pc.utf8_lower(sub(acquirer)))
+            acquirer_column
+            if acquirer_column is not None
+            else Categorical.constant(acquirer_name(str(acquirer)) or UNKNOWN, n)
         ),
         network=normalised(sub(network), NETWORKS),
         card_type=(

@@ -131,6 +131,18 @@ def test_mapped_csv_codes_and_statuses_are_validated(tmp_path: Path) -> None:
     ]
 
 
+def test_acquirer_names_are_made_valid_and_a_missing_one_is_a_problem(tmp_path: Path) -> None:
+    mapping = {"time": "t", "acquirer": "psp", "amount": "amt", "currency": "ccy",
+               "network": "net", "code": "rc"}  # fmt: skip
+    good = tmp_path / "g.csv"
+    good.write_text("t,psp,amt,ccy,net,rc\n1,Adyen EU,100,EUR,visa,00\n2,9pay,100,EUR,visa,05\n")
+    attempts, _ = load_exports([good], "csv", mapping=mapping)
+    assert sorted(attempts.acquirer.counts()) == ["acq_9pay", "adyen_eu"]
+    text = "t,psp,amt,ccy,net,rc\n1,a,100,EUR,visa,00\n2,,100,EUR,visa,05\n"
+    problems = problems_of(tmp_path, "m.csv", text, "csv", mapping=mapping)
+    assert problems == [f"{tmp_path / 'm.csv'}: line 3: acquirer: no acquirer (got '')"]
+
+
 def test_unknown_format_and_empty_file(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="unknown format"):
         load_exports([tmp_path / "x"], "paypal")
