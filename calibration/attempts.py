@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scenarios.taxonomy import CODES, OutcomeClass, classify
+from scenarios.taxonomy import OutcomeClass, classify
 
 #: outcome classes as small ints (the order of :class:`OutcomeClass`)
 OUTCOMES: tuple[OutcomeClass, ...] = tuple(OutcomeClass)
@@ -84,17 +84,6 @@ class Categorical:
         index = {name: i for i, name in enumerate(names)}
         mapping = np.array([index[n] for n in self.names] + [-1], dtype=np.int32)
         return Categorical(mapping[np.where(self.codes < 0, len(self.names), self.codes)], names)
-
-
-CATEGORICAL_FIELDS = (
-    "payment",
-    "acquirer",
-    "network",
-    "card_type",
-    "issuer_country",
-    "currency",
-    "code",
-)
 
 
 @dataclass
@@ -194,10 +183,6 @@ def outcome_of_codes(codes: Categorical) -> np.ndarray:
 def code_table(codes: Categorical, attribute: str) -> np.ndarray:
     """A boolean per code name, from the taxonomy's ``acquirer_side`` or ``cascadable``."""
     return np.array([bool(getattr(classify(n), attribute)) for n in codes.names] + [False])
-
-
-def known_code(code: str) -> bool:
-    return code in CODES
 
 
 # --- problems and what was left out ---------------------------------------------------

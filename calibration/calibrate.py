@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,7 +212,3 @@ def calibrate(
         policy_comment=policy_comment,
         warnings=warnings + traffic.warnings,
     )
-
-
-def counts_by_code(attempts: Attempts) -> Counter[str]:
-    return Counter(attempts.code.take(np.flatnonzero(attempts.outcome > 0)).counts())

@@ -33,18 +33,6 @@ class Estimate:
     def contains(self, truth: float) -> bool:
         return self.low <= truth <= self.high
 
-    def row(self, name: str, unit: str = "") -> dict[str, object]:
-        return {
-            "name": name,
-            "value": self.value,
-            "low": self.low,
-            "high": self.high,
-            "n": self.n,
-            "grade": self.grade,
-            "method": self.method,
-            "unit": unit,
-        }
-
 
 def grade_of(n: int) -> str:
     return "good" if n >= GOOD_N else "fair" if n >= MIN_N else "thin"

@@ -127,23 +127,3 @@ def epoch_seconds(report: ImportReport, table: pa.Table, column: str) -> np.ndar
     frac = pc.cast(pc.binary_join_element_wise("0", frac_text, ""), pa.float64())
     frac_np = np.nan_to_num(frac.to_numpy(zero_copy_only=False).astype(float))
     return np.asarray(seconds + frac_np, dtype=float)
-
-
-def lookup(
-    report: ImportReport,
-    values: pa.Array,
-    column: str,
-    table: dict[str, str],
-    what: str,
-) -> np.ndarray:
-    """Map each value through ``table`` (object array, None where unknown)."""
-    encoded = pc.dictionary_encode(values)
-    names = encoded.dictionary.to_pylist()
-    mapped = np.array([table.get(str(n)) for n in names] + [None], dtype=object)
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
-    result = mapped[indices]
-    unknown = np.array([m is None for m in mapped[:-1]], dtype=bool)
-    if unknown.any():
-        bad = unknown[indices]
-        flag_rows(report, bad, column, what, values)
-    return np.asarray(result, dtype=object)

@@ -16,22 +16,10 @@ simulator's confidence intervals.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from calibration.calibrate import Calibration, calibrate
-from calibration.importers import load_exports
-from mock_acquirers.behaviour import AcquirerBehaviour, latency_quantile
-from scenarios.loader import load_scenario
-from scenarios.overrides import apply
-from scenarios.sampler import Payment
-from scenarios.schema import Scenario
-from simulator import simulate
-
-sys.path.insert(0, str(Path(__file__).parent))
 from calibration_exports import (
     IDENTIFIABLE,
     log_acquirers,
@@ -42,6 +30,15 @@ from calibration_exports import (
     write_mapped,
     write_stripe,
 )
+
+from calibration.calibrate import Calibration, calibrate
+from calibration.importers import load_exports
+from mock_acquirers.behaviour import AcquirerBehaviour, latency_quantile
+from scenarios.loader import load_scenario
+from scenarios.overrides import apply
+from scenarios.sampler import Payment
+from scenarios.schema import Scenario
+from simulator import simulate
 
 pytestmark = pytest.mark.slow
 
