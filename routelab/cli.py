@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from routelab.calibrate import calibrate_command
 from routelab.loadtest import loadtest_command
 from routelab.progress import simulation_progress
 from routelab.report import compare_command, report_command
@@ -88,6 +89,7 @@ app.command("serve")(serve_command)
 app.command("loadtest")(loadtest_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
+app.command("calibrate")(calibrate_command)
 
 
 @app.command()

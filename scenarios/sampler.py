@@ -17,6 +17,7 @@ from scenarios.schema import (
     ArrivalProfile,
     ConstantArrivals,
     DiurnalArrivals,
+    EmpiricalAmount,
     FixedAmount,
     LognormalAmount,
     PiecewiseArrivals,
@@ -223,6 +224,11 @@ class PaymentSampler:
             return np.asarray(model.min + offsets, dtype=np.int64)
         if isinstance(model, FixedAmount):
             return np.full(u.size, model.value, dtype=np.int64)
+        if isinstance(model, EmpiricalAmount):
+            points = sorted(model.percentiles)
+            values = [model.percentiles[p] for p in points]
+            raw = np.rint(np.interp(u * 100.0, points, values))
+            return np.asarray(np.maximum(raw, 1), dtype=np.int64)
         raise TypeError(f"unknown amount model {model!r}")
 
     def _draw_bins(self, network_idx: np.ndarray, u: np.ndarray) -> list[str]:

@@ -100,7 +100,28 @@ class FixedAmount(StrictModel):
     value: Annotated[int, Field(gt=0)]
 
 
-AmountModel = Annotated[LognormalAmount | UniformAmount | FixedAmount, Field(discriminator="dist")]
+class EmpiricalAmount(StrictModel):
+    """Amounts (minor units) from observed percentiles, linearly interpolated between
+    them; for price lists a parametric model fits badly (``routelab calibrate`` writes it).
+    Give at least two percentiles, ``0`` and ``100`` for the bounds."""
+
+    dist: Literal["empirical"]
+    percentiles: dict[Annotated[float, Field(ge=0.0, le=100.0)], Annotated[float, Field(gt=0.0)]]
+
+    @field_validator("percentiles")
+    @classmethod
+    def _monotone(cls, percentiles: dict[float, float]) -> dict[float, float]:
+        if len(percentiles) < 2:
+            raise ValueError("give at least two percentiles, e.g. {0: 500, 100: 20000}")
+        values = [percentiles[p] for p in sorted(percentiles)]
+        if any(b < a for a, b in pairwise(values)):
+            raise ValueError("amounts must not decrease as the percentile rises")
+        return percentiles
+
+
+AmountModel = Annotated[
+    LognormalAmount | UniformAmount | FixedAmount | EmpiricalAmount, Field(discriminator="dist")
+]
 
 DEFAULT_BINS: dict[str, list[StrRange]] = {
     "visa": [StrRange(min="400000", max="499999")],
