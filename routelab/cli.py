@@ -58,6 +58,16 @@ def simulate(
         typer.Option("--policy", help="Policy to run (repeat for several); default: the first."),
     ] = None,
     overrides: SetOption = None,
+    attempt_log: Annotated[
+        bool,
+        typer.Option(
+            "--attempt-log",
+            help="Also write one row per attempt to attempts.parquet in the run directory.",
+        ),
+    ] = False,
+    attempt_log_csv: Annotated[
+        bool, typer.Option("--attempt-log-csv", help="Write the attempt log as CSV instead.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Simulate a scenario in virtual time and write summary.json per policy."""
@@ -74,10 +84,19 @@ def simulate(
     results = []
     with simulation_progress(console, names, reps, disable=quiet) as progress:
         for name in names:
-            result = run_simulation(
-                loaded, name, seed=seed, replications=replications, progress=progress.callback(name)
-            )
             run_dir = out / name if len(names) > 1 else out
+            log_path = None
+            if attempt_log or attempt_log_csv:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                log_path = run_dir / ("attempts.csv" if attempt_log_csv else "attempts.parquet")
+            result = run_simulation(
+                loaded,
+                name,
+                seed=seed,
+                replications=replications,
+                progress=progress.callback(name),
+                attempt_log=log_path,
+            )
             result.write(run_dir)
             results.append((run_dir, result.summary))
     console.print(comparison_table([s for _, s in results]))

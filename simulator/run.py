@@ -14,6 +14,7 @@ from results.summary import FROM_BEHAVIOUR_MODEL, build_summary, timeseries
 from results.tally import Tally
 from scenarios.schema import Scenario
 from scenarios.streams import replication_seeds
+from simulator.attempt_log import AttemptLog
 from simulator.model import Replication
 
 # progress(replication index, fraction of that replication done)
@@ -40,11 +41,15 @@ def simulate(
     seed: int | None = None,
     replications: int | None = None,
     progress: Progress | None = None,
+    attempt_log: Path | None = None,
 ) -> SimulationResult:
     """Run ``replications`` independent replications and pool them.
 
     Replication ``r`` of every policy uses the same seed, so policies run with the same
     ``seed`` see the same payments and acquirer answers (common random numbers).
+    ``attempt_log`` names a file (Parquet, or CSV for ``.csv``) to write one row per
+    attempt to (results/attempt_log.py); decisions then carry their first-choice
+    probability even where it must be estimated.
     """
     chosen = scenario.policy(policy)
     seed = scenario.seed if seed is None else seed
@@ -53,13 +58,20 @@ def simulate(
     tallies: list[Tally] = []
     waits: dict[str, list[float]] = {a: [] for a in scenario.acquirer_names}
     simulated = 0
+    log = AttemptLog.to_file(attempt_log) if attempt_log is not None else None
     for r, seq in enumerate(replication_seeds(seed, n_reps)):
         report = (lambda f, r=r: progress(r, f)) if progress else None
-        replication = Replication(scenario, chosen, seq, progress=report)
+        if log is not None:
+            log.next_replication(r)
+        replication = Replication(
+            scenario, chosen, seq, progress=report, observer=log, propensities=log is not None
+        )
         tallies.append(replication.run())
         simulated += replication.arrived
         for name, queue in zip(scenario.acquirer_names, replication.queues, strict=True):
             waits[name].append(queue.mean_wait_s * 1000.0)
+    if log is not None:
+        log.close()
     wall = time.perf_counter() - started
     summary = summarise(scenario, chosen.name, seed, tallies, wall, simulated / wall)
     histogram = LatencyHistogram()

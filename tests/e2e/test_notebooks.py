@@ -28,7 +28,13 @@ from scenarios.transform import compress_timeline, scenario_yaml
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-NAMES = ["01_quickstart.ipynb", "02_tuning_routing_rules.ipynb", "03_loadtest_analysis.ipynb"]
+NAMES = [
+    "01_quickstart.ipynb",
+    "02_tuning_routing_rules.ipynb",
+    "03_loadtest_analysis.ipynb",
+    "05_calibrate.ipynb",
+]
+DATA = Path(__file__).resolve().parents[1] / "data"  # the committed sample exports
 LOADTEST_SECONDS = 10
 
 
@@ -145,3 +151,16 @@ def test_loadtest_analysis(tmp_path: Path, live_run: tuple[Path, Path]) -> None:
     assert "outside tolerance:" in out
     assert (tmp_path / "runs/analysis/fidelity.html").exists()
     assert svg_outputs(book) == 2
+
+
+def test_calibrate(tmp_path: Path) -> None:
+    """From an export to a fitted scenario to a policy comparison."""
+    book = execute(
+        "05_calibrate.ipynb", {"DATA": str(DATA), "REPLICATIONS": 2, "OUT": "runs/cal"}, tmp_path
+    )
+    out = text_output(book)
+    assert "acq_a: 100.0% of first attempts; approval base" in out
+    assert "compared with observed" in out
+    for name in ("scenario.yaml", "calibration.html", "sr_window/summary.json"):
+        assert (tmp_path / "runs/cal" / name).exists(), name
+    assert svg_outputs(book) == 1  # the approval chart shows inline

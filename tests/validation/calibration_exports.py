@@ -1,13 +1,6 @@
 """Test-only: an attempt log of a known scenario, written out in every export format.
 
-STOP-GAP: :func:`simulated_attempt_log` drives the shared routing engine, payment flow,
-behaviour model (``AcquirerBehaviour``, ``IssuerModel``) and payment sampler
-(``PaymentSampler``) itself, one payment after the other, because
-``routelab simulate --attempt-log`` does not exist yet. It has no capacity queues and
-feeds answers back at once (neither matters for the priority policy it is used with).
-When the simulator writes attempt logs, replace the body of the ``attempt_log``
-fixture in tests/validation/test_calibration_round_trip.py with a ``simulate`` call;
-nothing else changes.
+:func:`simulated_attempt_log` is the simulator's own attempt log of a run.
 
 The export writers turn an attempt log (Parquet, :mod:`results.attempt_log`) into the
 columns each source publishes, so the importers can be tested on every format.
@@ -16,21 +9,14 @@ columns each source publishes, so the importers can be tested on every format.
 from __future__ import annotations
 
 import csv
-import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.compute as pc
 
-from mock_acquirers.behaviour import AcquirerBehaviour, IssuerModel, latency_quantile
 from results.attempt_log import AttemptLogWriter, read_attempt_log
-from router.engine import RoutingEngine, classify
-from router.engine.flow import FINISH, INQUIRE, NOTHING_APPROVED, SEND, TIMEOUT_INFO, VOID, VOIDED
-from router.engine.strategies import AttemptResult
-from scenarios.sampler import PaymentSampler, arrival_times
 from scenarios.schema import Scenario
-from scenarios.streams import RunStreams
-from scenarios.taxonomy import APPROVED, TIMEOUT_CODE
+from simulator import simulate
 
 #: acquirer_outage made identifiable from an export: decline mixes of acquirer-side codes
 #: only, the card's own declines of card-side codes only (see the round-trip test)
@@ -59,99 +45,9 @@ EPOCH = datetime(2025, 3, 3, tzinfo=UTC)  # scenario time 0 in the exports (a Mo
 
 
 def simulated_attempt_log(scenario: Scenario, policy: str, seed: int, path: Path) -> Path:
-    """STOP-GAP (see the module docstring): the attempt log of one run of ``scenario``."""
-    names = scenario.acquirer_names
-    index = {n: i for i, n in enumerate(names)}
-    streams = RunStreams.spawn(seed, len(names))
-    behaviours = [AcquirerBehaviour(a) for a in scenario.acquirers]
-    issuer = IssuerModel(scenario.traffic.issuer_declines)
-    sampler = PaymentSampler(scenario.traffic, scenario.merchant.country, streams.payments)
-    engine = RoutingEngine(scenario.policy(policy), streams.routing, acquirers=tuple(names))
-    models = [a.latency for a in scenario.acquirers]
-    paid = 0
-    with AttemptLogWriter(path, engine="simulator", auto_flush=True) as log:
-        for times in arrival_times(
-            scenario.traffic.arrival, scenario.traffic.duration_s, streams.arrivals
-        ):
-            n = times.size
-            payments = sampler.draw(n)
-            issuer_u = streams.issuer.random(n)
-            draws = []
-            for rng, model in zip(streams.acquirers, models, strict=True):
-                u = rng.random((3, n))
-                draws.append((u[0], u[1], latency_quantile(model, u[2])))
-            for i in range(n):
-                t, payment = float(times[i]), payments[i]
-                paid += 1
-                decision = engine.decide(payment, t)
-                flow = engine.flow(decision, t)
-                issuer_code = issuer.decline_code(payment, float(issuer_u[i]))
-                action, now = flow.start(t), t
-                rows = []
-                while action == SEND:
-                    a = index[flow.acquirer]
-                    fault, approve, latency = draws[a]
-                    outcome = behaviours[a].attempt(
-                        payment,
-                        now,
-                        issuer_code,
-                        float(fault[i]),
-                        float(approve[i]),
-                        float(latency[i]),
-                    )
-                    timed_out = outcome.service_ms > flow.timeout_ms
-                    answer_ms = flow.timeout_ms if timed_out else outcome.service_ms
-                    code = TIMEOUT_CODE if timed_out else outcome.code
-                    info = TIMEOUT_INFO if timed_out else classify(code)
-                    fee = behaviours[a].fee(payment, not timed_out and code == APPROVED)
-                    rows.append((now, flow.attempt, flow.acquirer, code, info, answer_ms, fee))
-                    now += answer_ms / 1000.0
-                    engine.record(
-                        AttemptResult(
-                            decision,
-                            flow.acquirer,
-                            code,
-                            info.outcome,
-                            info.acquirer_side,
-                            answer_ms,
-                            fee,
-                            now,
-                        )
-                    )
-                    if timed_out:
-                        action = flow.on_timed_out(now)
-                        while action in (VOID, INQUIRE):
-                            now += behaviours[a].median_ms / 1000.0
-                            if action == VOID:
-                                action = flow.on_void_result(VOIDED, now)
-                            else:
-                                action = flow.on_status(NOTHING_APPROVED, now)
-                    else:
-                        action = flow.on_answered(code, info, True, now)
-                assert action == FINISH
-                for at, attempt, acquirer, code, info, answer_ms, fee in rows:
-                    log.append(
-                        at,
-                        f"pay_{paid:07d}",
-                        attempt,
-                        payment.network,
-                        payment.card_type,
-                        payment.bin,
-                        payment.issuer_country,
-                        payment.currency,
-                        payment.amount,
-                        payment.cross_border,
-                        decision.rule,
-                        decision.acquirers,
-                        acquirer,
-                        decision.propensity if attempt == 1 else math.nan,
-                        info.outcome.value,
-                        code,
-                        code,
-                        answer_ms,
-                        fee,
-                        flow.status,
-                    )
+    """The attempt log of one simulated replication of ``scenario`` (the simulator's own
+    log, as ``routelab simulate --attempt-log`` writes it)."""
+    simulate(scenario, policy, seed=seed, replications=1, attempt_log=path)
     return path
 
 

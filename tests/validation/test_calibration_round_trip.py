@@ -56,11 +56,8 @@ def known() -> Scenario:
 
 @pytest.fixture(scope="module")
 def attempt_log(known: Scenario, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The known scenario's attempt log under its priority policy.
-
-    STOP-GAP: swap this body for the simulator's own log once
-    ``routelab simulate --attempt-log`` exists (one replication, ``SEED``).
-    """
+    """The known scenario's attempt log under its priority policy: the simulator's own
+    log of one replication."""
     path = tmp_path_factory.mktemp("log") / "attempts.parquet"
     return simulated_attempt_log(known, "priority", SEED, path)
 
