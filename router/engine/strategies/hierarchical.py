@@ -1,0 +1,158 @@
+"""Hierarchical segments: count at every level, score at the finest level that knows enough.
+
+A payment's decision carries its key at every level (finest first) as its ``segment``,
+so each answer is counted at every level. Each candidate is scored at the finest level
+where it has ``min_observations`` counted verdicts, else at the coarsest (see
+``HierarchicalStrategy``): a level's estimate is used as soon as it rests on enough
+answers, and an acquirer rarely tried in a small segment borrows its parents'.
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any, cast
+
+from router.engine.rules import Candidates
+from router.engine.strategies.api import (
+    NEUTRAL,
+    SUCCESS,
+    AttemptResult,
+    Ordering,
+    Segment,
+    StrategyContext,
+    hedged,
+    rank,
+    segment_label,
+)
+from router.engine.strategies.evidence import Counts
+from router.engine.strategies.learner import CountingStrategy
+from scenarios.conditions import PaymentAttributes
+from scenarios.schema import HierarchicalStrategy
+
+
+class LevelKey:
+    """A payment's key at one level: its values of the level's fields, a BIN field
+    (``bin4``) giving the first digits of the BIN."""
+
+    __slots__ = ("_getters", "_prefixes")
+
+    def __init__(self, fields: list[str]) -> None:
+        self._getters: list[Any] = []
+        self._prefixes: list[int] = []  # 0: the whole field; k: the BIN's first k digits
+        for field in fields:
+            if field.startswith("bin"):
+                self._getters.append(attrgetter("bin"))
+                self._prefixes.append(int(field[3:]))
+            else:
+                self._getters.append(attrgetter(field))
+                self._prefixes.append(0)
+
+    def __call__(self, payment: PaymentAttributes) -> Segment:
+        values: list[object] = []
+        for getter, prefix in zip(self._getters, self._prefixes, strict=True):
+            value = getter(payment)
+            values.append(value[:prefix] if prefix else value)
+        return tuple(values)
+
+
+class Stacked(Counts):
+    """Candidate ``i``'s counts, each from the level it is scored at, as slot ``i``."""
+
+    __slots__ = ()
+
+    def __init__(self, chosen: list[Counts], slots: tuple[int, ...]) -> None:
+        super().__init__()
+        values = self.values
+        for counts, slot in zip(chosen, slots, strict=True):
+            values.append(counts.successes(slot))
+            values.append(counts.failures(slot))
+
+    def add(self, slot: int, success: bool) -> None:
+        raise TypeError("stacked counts are read-only")
+
+
+class Hierarchical(CountingStrategy):
+    """Scores per level with fallback to coarser levels (see HierarchicalStrategy)."""
+
+    def __init__(self, config: HierarchicalStrategy, context: StrategyContext) -> None:
+        super().__init__(config, context, config.memory, config.prior)
+        self.config = config
+        self._levels = [LevelKey(list(fields)) for fields in config.levels]
+        self._by_level: list[dict[Segment, Counts]] = [{} for _ in config.levels]
+        self._min_observations = config.min_observations
+        self._sample = config.score == "thompson"
+        self._exploration = config.exploration
+
+    def level_counts(self, level: int, key: Segment) -> Counts:
+        found = self._by_level[level].get(key)
+        if found is None:
+            found = self._by_level[level][key] = self._new_counts()
+        return found
+
+    def scored_levels(self, keys: tuple[Segment, ...], slots: tuple[int, ...]) -> list[Counts]:
+        """Per candidate, the counts of the finest level where it has
+        ``min_observations`` (the coarsest level's when none has)."""
+        by_level = self._by_level
+        last = len(by_level) - 1
+        enough = self._min_observations
+        chosen: list[Counts] = []
+        for slot in slots:
+            found: Counts | None = None
+            for level in range(last):
+                counts = by_level[level].get(keys[level])
+                if counts is not None and counts.observations(slot) >= enough:
+                    found = counts
+                    break
+            chosen.append(found if found is not None else self.level_counts(last, keys[last]))
+        return chosen
+
+    def order(self, payment: PaymentAttributes, candidates: Candidates, now: float) -> Ordering:
+        keys: tuple[Segment, ...] = tuple([level(payment) for level in self._levels])
+        acquirers = candidates.acquirers
+        n = len(acquirers)
+        if n == 1:
+            return Ordering(candidates.rule, acquirers, keys, acquirers[0], False, 1.0)
+        h = self._exploration
+        explore = h > 0.0 and self._uniforms.next() < h
+        slots = self._slots.candidates(candidates)
+        # each candidate's own counts, put in slot i so the posterior helpers read them
+        counts = Stacked(self.scored_levels(keys, slots), slots)
+        local = tuple(range(n))
+        if self._sample:
+            order = rank(acquirers, self.posterior_draws(counts, local))
+        else:
+            order = rank(acquirers, self.posterior_means(counts, local))
+        preferred = order[0]
+        if explore:
+            pick = acquirers[self.pick(candidates)]
+            order = (pick, *(a for a in order if a != pick))
+        first = order[0]
+        if self._sample:
+            p_model = self.sampled_first(counts, local, acquirers.index(first))
+            propensity = h / n + (1.0 - h) * p_model
+        else:
+            propensity = hedged(h, n, first == preferred)
+        return Ordering(candidates.rule, order, keys, preferred, explore, propensity)
+
+    def record(self, result: AttemptResult) -> None:
+        verdict = self._attribution.verdict(result)
+        if verdict == NEUTRAL:
+            return
+        slot = self._slots.of(result.acquirer)
+        success = verdict == SUCCESS
+        keys = cast(tuple[Segment, ...], result.decision.segment)  # one key per level
+        for level, key in enumerate(keys):
+            self.level_counts(level, key).add(slot, success)
+
+    def scores(self) -> dict[str, dict[str, float]]:
+        """Mean approval per level and segment, e.g. ``1:visa/False``."""
+        names = self._slots.names()
+        out: dict[str, dict[str, float]] = {}
+        for level, segments in enumerate(self._by_level):
+            for key, counts in segments.items():
+                slots = tuple([s for s in range(len(names)) if counts.observations(s) > 0.0])
+                means = self.posterior_means(counts, slots)
+                out[f"{level}:{segment_label(key)}"] = {
+                    names[s]: m for s, m in zip(slots, means, strict=True)
+                }
+        return out
