@@ -198,11 +198,13 @@ class HierarchicalStrategy(LearningStrategy):
 
     ``levels`` lists the segment fields of each level, finest first (``bin2``, ``bin4``,
     ``bin6``: the first digits of the card's BIN; ``[]``: all payments). Every verdict
-    is counted at every level; each candidate is scored at the finest level where it
-    has at least ``min_observations`` counted verdicts (discounted or in the window:
-    see Memory), else at the last level. The score is the posterior mean of Beta(prior
-    + counts) (``score: mean``) or a draw from it (``score: thompson``); with
-    probability ``exploration`` a uniformly drawn candidate goes first (hedging).
+    is counted at every level; a payment is scored at the finest level whose segment
+    holds at least ``min_observations`` counted verdicts of its candidates together
+    (discounted or in the window: see Memory), else at the last level, every candidate
+    at that one level. The score is the posterior mean of Beta(prior + counts) (``score:
+    mean``) or a draw from it (``score: thompson``, which also tries a candidate with few
+    answers at that level); with probability ``exploration`` a uniformly drawn candidate
+    goes first (hedging).
     """
 
     type: Literal["hierarchical"]
@@ -214,7 +216,7 @@ class HierarchicalStrategy(LearningStrategy):
     min_observations: Annotated[float, Field(gt=0.0)] = 100.0
     score: Literal["mean", "thompson"] = "thompson"
     exploration: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0
-    memory: Memory = Memory(discount=0.995)
+    memory: Memory = Memory(discount=0.998)
     prior: BetaPrior = BetaPrior()
 
     @field_validator("levels")

@@ -1,5 +1,5 @@
-"""hierarchical: counts at every level, each candidate scored at the finest level that has
-``min_observations`` of it, else at the coarsest."""
+"""hierarchical: counts at every level; a payment scored at the finest level whose segment
+holds ``min_observations`` verdicts of its candidates, else at the coarsest."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def hierarchical(seed: int = 1, **config: Any) -> Hierarchical:
     settings = {
         "type": "hierarchical",
         "levels": LEVELS,
-        "min_observations": 5,
+        "min_observations": 10,
         "score": "mean",
         "memory": {"discount": 1.0},
         **config,
@@ -49,10 +49,10 @@ def coarse_says_a_fine_says_b(strategy: Hierarchical, fine_each: int) -> None:
 
 def test_a_level_is_used_from_min_observations_on() -> None:
     few = hierarchical()
-    coarse_says_a_fine_says_b(few, 4)  # four answers each at 4111: the network level decides
+    coarse_says_a_fine_says_b(few, 4)  # eight answers at 4111: the network level decides
     assert few.order(FINE, AB, 0.0).acquirers == ("a", "b")
     enough = hierarchical()
-    coarse_says_a_fine_says_b(enough, 5)  # five: the BIN level decides
+    coarse_says_a_fine_says_b(enough, 5)  # ten: the BIN level decides
     assert enough.order(FINE, AB, 0.0).acquirers == ("b", "a")
     assert enough.order(OTHER_BIN, AB, 0.0).acquirers == ("a", "b")
     expected = {
@@ -67,14 +67,15 @@ def test_a_level_is_used_from_min_observations_on() -> None:
         assert scores[segment] == pytest.approx(means), segment
 
 
-def test_each_candidate_falls_back_on_its_own() -> None:
-    # at 4111 b has five answers (all approved) and is scored there: 6/7; a has four
-    # failures there, too few, and is scored at the network level: (1 + 20) / (2 + 24)
+def test_every_candidate_is_compared_at_the_same_level() -> None:
+    # at 4111 only b has answered, ten times: enough for the level. a is judged there (the
+    # prior, 1/2), not by its twenty approvals on another BIN (21/22 at the network level)
     strategy = hierarchical()
-    coarse_says_a_fine_says_b(strategy, 4)
-    feed(strategy, "b", "00", payment=FINE, candidates=AB)
-    assert 6 / 7 > 21 / 26
+    feed(strategy, "a", "00" * 20, payment=OTHER_BIN, candidates=AB)
+    feed(strategy, "b", "00" * 9 + "05", payment=FINE, candidates=AB)
     assert strategy.order(FINE, AB, 0.0).acquirers == ("b", "a")
+    assert strategy.order(OTHER_BIN, AB, 0.0).acquirers == ("a", "b")
+    assert strategy.scores()["1:visa"] == pytest.approx({"a": 21 / 22, "b": 10 / 12})
 
 
 def test_the_coarsest_level_decides_whatever_its_counts() -> None:

@@ -24,6 +24,7 @@ from router.engine.strategies.api import (
 from router.engine.strategies.learner import CountingStrategy
 from router.engine.strategies.sr_window import WindowBook
 from scenarios.conditions import PaymentAttributes
+from scenarios.fees import attempt_fee
 from scenarios.schema import (
     BetaApproval,
     CostAwareStrategy,
@@ -34,6 +35,11 @@ from scenarios.schema import (
 )
 
 BPS = 10_000.0
+
+
+def _terms(fee: Fee | None) -> tuple[float, float, float]:
+    """A fee schedule's (pct_bps, fixed, per_attempt); an unknown acquirer costs nothing."""
+    return (0.0, 0.0, 0.0) if fee is None else (fee.pct_bps, fee.fixed, fee.per_attempt)
 
 
 class CostAware(CountingStrategy):
@@ -62,7 +68,8 @@ class CostAware(CountingStrategy):
         self._lambda = config.lambda_pp_per_bps
         self._sample = beta is not None and beta.score == "thompson"
         self._exploration = config.exploration
-        self._schedules: dict[tuple[Candidates, str], list[Fee | None]] = {}
+        # per (rule, network): each candidate's (pct_bps, fixed, per_attempt)
+        self._schedules: dict[tuple[Candidates, str], list[tuple[float, float, float]]] = {}
         self._no_counts = self._new_counts()  # stands in when the window book scores
 
     def objective(
@@ -72,21 +79,17 @@ class CostAware(CountingStrategy):
         key = (candidates, payment.network)
         schedules = self._schedules.get(key)
         if schedules is None:
-            fees = self._fees
             schedules = self._schedules[key] = [
-                fees.fee(a, payment.network) for a in candidates.acquirers
+                _terms(self._fees.fee(a, payment.network)) for a in candidates.acquirers
             ]
         amount = payment.amount
         scale: list[float] = []
         offset: list[float] = []
         expected_value = self._expected_value
         per_bps = self._lambda * BPS / amount if amount > 0 else 0.0
-        for fee in schedules:
-            if fee is None:
-                ok = no = 0.0
-            else:
-                ok = fee.charge(amount, True)
-                no = fee.charge(amount, False)
+        for pct_bps, fixed, per_attempt in schedules:
+            ok = attempt_fee(pct_bps, fixed, per_attempt, amount, True)
+            no = attempt_fee(pct_bps, fixed, per_attempt, amount, False)
             if expected_value:  # p (amount - ok) - (1 - p) no
                 scale.append(amount - ok + no)
                 offset.append(-no)

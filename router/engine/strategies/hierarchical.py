@@ -1,10 +1,11 @@
 """Hierarchical segments: count at every level, score at the finest level that knows enough.
 
 A payment's decision carries its key at every level (finest first) as its ``segment``,
-so each answer is counted at every level. Each candidate is scored at the finest level
-where it has ``min_observations`` counted verdicts, else at the coarsest (see
-``HierarchicalStrategy``): a level's estimate is used as soon as it rests on enough
-answers, and an acquirer rarely tried in a small segment borrows its parents'.
+so each answer is counted at every level. A payment is scored at the finest level whose
+segment holds ``min_observations`` verdicts of its candidates together, else at the
+coarsest (see ``HierarchicalStrategy``). All candidates are compared at one level: an
+acquirer strong on domestic cards is not judged on cross-border ones by its domestic
+record; one with few answers at that level has a wide posterior, so sampling tries it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from router.engine.strategies.api import (
     StrategyContext,
     hedged,
     rank,
+    segment_key,
     segment_label,
 )
 from router.engine.strategies.evidence import Counts
@@ -34,7 +36,7 @@ class LevelKey:
     """A payment's key at one level: its values of the level's fields, a BIN field
     (``bin4``) giving the first digits of the BIN."""
 
-    __slots__ = ("_getters", "_prefixes")
+    __slots__ = ("_getters", "_plain", "_prefixes")
 
     def __init__(self, fields: list[str]) -> None:
         self._getters: list[Any] = []
@@ -46,29 +48,18 @@ class LevelKey:
             else:
                 self._getters.append(attrgetter(field))
                 self._prefixes.append(0)
+        # no BIN prefix: the segment key of sr_window and the bandits, one call
+        self._plain = None if any(self._prefixes) else segment_key(fields)
 
     def __call__(self, payment: PaymentAttributes) -> Segment:
+        plain = self._plain
+        if plain is not None:
+            return plain(payment)
         values: list[object] = []
         for getter, prefix in zip(self._getters, self._prefixes, strict=True):
             value = getter(payment)
             values.append(value[:prefix] if prefix else value)
         return tuple(values)
-
-
-class Stacked(Counts):
-    """Candidate ``i``'s counts, each from the level it is scored at, as slot ``i``."""
-
-    __slots__ = ()
-
-    def __init__(self, chosen: list[Counts], slots: tuple[int, ...]) -> None:
-        super().__init__()
-        values = self.values
-        for counts, slot in zip(chosen, slots, strict=True):
-            values.append(counts.successes(slot))
-            values.append(counts.failures(slot))
-
-    def add(self, slot: int, success: bool) -> None:
-        raise TypeError("stacked counts are read-only")
 
 
 class Hierarchical(CountingStrategy):
@@ -89,22 +80,21 @@ class Hierarchical(CountingStrategy):
             found = self._by_level[level][key] = self._new_counts()
         return found
 
-    def scored_levels(self, keys: tuple[Segment, ...], slots: tuple[int, ...]) -> list[Counts]:
-        """Per candidate, the counts of the finest level where it has
-        ``min_observations`` (the coarsest level's when none has)."""
+    def scored_level(self, keys: tuple[Segment, ...], slots: tuple[int, ...]) -> Counts:
+        """The counts of the finest level whose segment holds ``min_observations``
+        verdicts of the candidates together (the coarsest level's when none does)."""
         by_level = self._by_level
         last = len(by_level) - 1
         enough = self._min_observations
-        chosen: list[Counts] = []
-        for slot in slots:
-            found: Counts | None = None
-            for level in range(last):
-                counts = by_level[level].get(keys[level])
-                if counts is not None and counts.observations(slot) >= enough:
-                    found = counts
-                    break
-            chosen.append(found if found is not None else self.level_counts(last, keys[last]))
-        return chosen
+        for level in range(last):
+            counts = by_level[level].get(keys[level])
+            if counts is not None:
+                seen = 0.0
+                for slot in slots:
+                    seen += counts.observations(slot)
+                if seen >= enough:
+                    return counts
+        return self.level_counts(last, keys[last])
 
     def order(self, payment: PaymentAttributes, candidates: Candidates, now: float) -> Ordering:
         keys: tuple[Segment, ...] = tuple([level(payment) for level in self._levels])
@@ -115,20 +105,18 @@ class Hierarchical(CountingStrategy):
         h = self._exploration
         explore = h > 0.0 and self._uniforms.next() < h
         slots = self._slots.candidates(candidates)
-        # each candidate's own counts, put in slot i so the posterior helpers read them
-        counts = Stacked(self.scored_levels(keys, slots), slots)
-        local = tuple(range(n))
+        counts = self.scored_level(keys, slots)
         if self._sample:
-            order = rank(acquirers, self.posterior_draws(counts, local))
+            order = rank(acquirers, self.posterior_draws(counts, slots))
         else:
-            order = rank(acquirers, self.posterior_means(counts, local))
+            order = rank(acquirers, self.posterior_means(counts, slots))
         preferred = order[0]
         if explore:
             pick = acquirers[self.pick(candidates)]
             order = (pick, *(a for a in order if a != pick))
         first = order[0]
         if self._sample:
-            p_model = self.sampled_first(counts, local, acquirers.index(first))
+            p_model = self.sampled_first(counts, slots, acquirers.index(first))
             propensity = h / n + (1.0 - h) * p_model
         else:
             propensity = hedged(h, n, first == preferred)
