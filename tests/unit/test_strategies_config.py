@@ -12,7 +12,7 @@ import pytest
 
 from router.engine import RoutingEngine
 from router.engine.registry import STRATEGIES, WRAPPERS, check_strategies
-from scenarios.loader import ScenarioError, validate_scenario
+from scenarios.loader import BUNDLED_DIR, ScenarioError, load_scenario, validate_scenario
 from scenarios.schema import (
     CostAwareStrategy,
     EliminationStrategy,
@@ -73,6 +73,7 @@ def test_reference_and_documented_defaults() -> None:
         [],
     ]
     assert (hi.min_observations, hi.score, hi.exploration) == (100.0, "thompson", 0.0)
+    assert hi.memory.discount == 0.998
     el = EliminationStrategy.model_validate({"type": "elimination", "inner": {"type": "ucb"}})
     assert el.probe == 0.02 and isinstance(el.inner, UcbStrategy)
     assert el.breaker == ScoreBreaker(
@@ -198,3 +199,23 @@ def test_every_new_strategy_loads_into_an_engine_that_learns(
         fees=FeeSchedule(scenario.acquirers),
     )
     assert engine.learns
+
+
+def test_the_readme_table_lists_every_strategy(repo_root: Path) -> None:
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Routing strategies", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert rows[0].startswith("| `type` |")  # the header
+    assert {row.split("`")[1] for row in rows[1:]} == strategy_types()
+
+
+def test_every_strategy_runs_in_a_bundled_scenario() -> None:
+    used: set[str] = set()
+    for path in BUNDLED_DIR.glob("*.yaml"):
+        for policy in load_scenario(path).policies:
+            config: Any = policy.strategy
+            used.add(config.type)
+            while config.type in WRAPPERS:
+                config = config.inner
+                used.add(config.type)
+    assert used >= strategy_types() - {"custom"}
