@@ -70,6 +70,11 @@ def test_the_objectives_are_linear_in_the_approval_probability() -> None:
     assert offset == pytest.approx([-per_bps * 2, 0.0])
 
 
+def test_a_zero_amount_costs_no_basis_points() -> None:
+    lam = cost_aware(objective="auth_rate_minus_cost", lambda_pp_per_bps=0.05)
+    assert lam.objective(CD, pay(amount=0)) == ([100.0, 100.0], [0.0, 0.0])
+
+
 def crossover(p_cheap: float, p_dear: float, bps_cheap: float, bps_dear: float) -> float:
     """The lambda at which 100 p - lambda * p * bps ties for the two acquirers."""
     return 100 * (p_dear - p_cheap) / (p_dear * bps_dear - p_cheap * bps_cheap)

@@ -113,6 +113,15 @@ def test_probes_and_the_composed_propensity_are_exact() -> None:
     assert {d.acquirers[1:] for d in probes if d.acquirers[0] == "a"} <= {("b", "c"), ("c", "b")}
 
 
+def test_a_rules_own_weights_survive_the_elimination() -> None:
+    strategy = breaker(seed=6, inner={"type": "weighted"}, breaker=BUCKET, probe=0.0)
+    weighted = rule("a", "b", "c", weights=(5.0, 1.0, 3.0))
+    for _ in range(5):
+        strategy.record(answer(strategy.order(pay(), weighted, 0.0), "a", "05"))
+    means = assert_propensities_match(lambda: strategy.order(pay(), weighted, 0.0), 20_000, True)
+    assert means == pytest.approx({"b": 0.25, "c": 0.75})
+
+
 def test_two_eliminated_share_the_probes() -> None:
     strategy = breaker(seed=4, breaker=BUCKET, probe=0.3)
     fail(strategy, "a", 5)
