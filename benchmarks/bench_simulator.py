@@ -3,7 +3,8 @@
 In one run it measures
 
 (a) routelab's simulated payments per second on one core, on ``bench_scenario.yaml``
-    (three acquirers, ``sr_window`` routing, cascades), median of several repeats;
+    (three acquirers, ``sr_window`` routing, cascades), median of several repeats, and
+    the same with the slowest of the other shipped strategies (``SLOWEST_STRATEGY``);
 (b) the same figure for a naive reference SimPy model written below: one process per
     payment, a ``simpy.Resource`` per acquirer, stdlib ``random`` per draw, routing by a
     per-acquirer success counter, one cascade on a decline, an error or no answer. Like
@@ -52,7 +53,13 @@ from _common import (
 from mock_acquirers.behaviour import IssuerModel
 from scenarios.loader import load_scenario
 from scenarios.sampler import Payment
-from scenarios.schema import ConstantArrivals, LognormalLatency, Scenario, SrWindowStrategy
+from scenarios.schema import (
+    ConstantArrivals,
+    LognormalLatency,
+    RoutingPolicy,
+    Scenario,
+    SrWindowStrategy,
+)
 from simulator import simulate
 
 SCENARIO_PATH = Path(__file__).resolve().parent / "bench_scenario.yaml"
@@ -65,6 +72,10 @@ MEMORY_RUN_TARGET_PAYMENTS = 1_000_000
 FULL = {"payments": 250_000, "repeats": 3, "memory_payments": MEMORY_RUN_TARGET_PAYMENTS}
 QUICK = {"payments": 20_000, "repeats": 3, "memory_payments": 100_000}
 WARMUP_PAYMENTS = 3_000  # an untimed first run of each model: imports, caches, allocator
+
+# The slowest strategy routelab ships besides sr_window, with its defaults (hierarchical:
+# three levels of Beta counts and a posterior draw per candidate), timed on the same traffic
+SLOWEST_STRATEGY: dict[str, Any] = {"type": "hierarchical"}
 
 # The naive model cascades once on a decline: the simplest cascade a hand-written model has.
 NAIVE_MAX_ATTEMPTS = 2
@@ -86,6 +97,15 @@ def scenario_for(payments: int, path: Path = SCENARIO_PATH) -> Scenario:
         raise SystemExit(f"{path}: the benchmark needs a constant arrival rate")
     traffic = scenario.traffic.model_copy(update={"duration_s": payments / arrival.rate_per_s})
     return scenario.model_copy(update={"traffic": traffic, "warmup_s": 0.0})
+
+
+def with_strategy(scenario: Scenario, strategy: dict[str, Any]) -> Scenario:
+    """The scenario with its first policy routing by ``strategy`` instead."""
+    policy = scenario.policy()
+    changed = RoutingPolicy.model_validate(
+        {**policy.model_dump(), "name": "slowest", "strategy": strategy}
+    )
+    return scenario.with_policy(changed)
 
 
 # --- (a) routelab ----------------------------------------------------------------------
@@ -368,6 +388,7 @@ class Measurements:
     """What one benchmark run measured."""
 
     routelab: Repeats
+    slowest: Repeats  # routelab with SLOWEST_STRATEGY on the same traffic
     naive: Repeats  # like for like: each attempt raced against the attempt timeout
     naive_plain: Repeats  # the same without attempt timeouts: a simpler system, for reference
     memory: dict[str, Any]  # the memory child's figures plus its peak RSS
@@ -383,9 +404,12 @@ def measure(args: argparse.Namespace) -> Measurements:
     )
     routelab_run(warmup, args.seed)()
     naive_run(warmup, args.seed, race_timeout=True)()
+    slowest = with_strategy(scenario, SLOWEST_STRATEGY)
+    routelab_run(with_strategy(warmup, SLOWEST_STRATEGY), args.seed)()
     timings = repeat(
         {
             "routelab": routelab_run(scenario, args.seed),
+            "slowest": routelab_run(slowest, args.seed),
             "naive": naive_run(scenario, args.seed, race_timeout=True),
             "naive_plain": naive_run(scenario, args.seed, race_timeout=False),
         },
@@ -393,7 +417,9 @@ def measure(args: argparse.Namespace) -> Measurements:
     )
     progress(f"memory run: {args.memory_payments:,} payments in a fresh process")
     memory = memory_run(args.memory_payments, args.seed)
-    return Measurements(timings["routelab"], timings["naive"], timings["naive_plain"], memory)
+    return Measurements(
+        timings["routelab"], timings["slowest"], timings["naive"], timings["naive_plain"], memory
+    )
 
 
 def report(args: argparse.Namespace, m: Measurements) -> list[Target]:
@@ -424,6 +450,11 @@ def report(args: argparse.Namespace, m: Measurements) -> list[Target]:
                 "ratio routelab / naive",
                 f"{ratio:.2f}x",
                 "like for like: both bound each attempt by the router's attempt timeout",
+            ),
+            (
+                f"routelab payments/s, {SLOWEST_STRATEGY['type']} (slowest strategy) / ratio",
+                f"{fmt(m.slowest.median_rate)} / {m.slowest.median_rate / naive.median_rate:.2f}x",
+                f"{spread(m.slowest)}; ratio to the naive model of this run",
             ),
             (
                 "naive SimPy payments/s without timeouts",
@@ -496,6 +527,9 @@ def figures_json(
         "routelab_pps": round(routelab.median_rate, 1),
         "routelab_pps_runs": [round(r, 1) for r in routelab.rates],
         "routelab_cpu_share": round(routelab.cpu_share, 3),
+        "slowest_strategy": SLOWEST_STRATEGY["type"],
+        "slowest_pps": round(m.slowest.median_rate, 1),
+        "slowest_ratio": round(m.slowest.median_rate / naive.median_rate, 3),
         "naive_pps": round(naive.median_rate, 1),
         "naive_variant": "attempt-timeout race",
         "naive_pps_runs": [round(r, 1) for r in naive.rates],

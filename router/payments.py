@@ -49,6 +49,7 @@ def engine_for(scenario: Scenario, policy: RoutingPolicy, seed: int, version: in
         policy,
         np.random.Generator(np.random.PCG64(sequence)),
         acquirers=tuple(scenario.acquirer_names),
+        fees=FeeSchedule(scenario.acquirers),
     )
 
 

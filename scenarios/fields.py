@@ -25,3 +25,15 @@ def above(lower_field: str, word: str = "above") -> Any:
         return value
 
     return check
+
+
+def below(upper_field: str) -> Any:
+    """A field validator: the value must be under the (already validated) ``upper_field``."""
+
+    def check(cls: type, value: float, info: ValidationInfo) -> float:
+        upper = info.data.get(upper_field)
+        if upper is not None and value >= upper:
+            raise ValueError(f"must be below {upper_field} ({upper:g})")
+        return value
+
+    return check

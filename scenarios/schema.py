@@ -44,16 +44,31 @@ from scenarios.latency import (
     UniformLatency,
 )
 from scenarios.policy import (
+    ApprovalEstimate,
+    BetaApproval,
+    BetaPrior,
+    Breaker,
+    CostAwareStrategy,
     CustomStrategy,
     DeclineClass,
+    EliminationStrategy,
+    HierarchicalStrategy,
+    LeakyBucket,
+    LearningStrategy,
+    LevelField,
+    Memory,
     PriorityStrategy,
     RetryPolicy,
     RoutingPolicy,
     Rule,
+    ScoreBreaker,
     SegmentField,
     SrWindowStrategy,
     Strategy,
+    ThompsonStrategy,
+    UcbStrategy,
     WeightedStrategy,
+    WindowApproval,
 )
 from scenarios.traffic import (
     DEFAULT_BINS,
@@ -81,13 +96,19 @@ __all__ = [
     "Acquirer",
     "AmountModel",
     "ApprovalEffect",
+    "ApprovalEstimate",
     "ApprovalModel",
     "ArrivalProfile",
+    "BetaApproval",
+    "BetaPrior",
+    "Breaker",
     "ConstantArrivals",
+    "CostAwareStrategy",
     "CustomStrategy",
     "DeclineClass",
     "Delta",
     "DiurnalArrivals",
+    "EliminationStrategy",
     "EmpiricalAmount",
     "EmpiricalLatency",
     "ExponentialLatency",
@@ -96,12 +117,17 @@ __all__ = [
     "Fees",
     "FixedAmount",
     "FixedLatency",
+    "HierarchicalStrategy",
     "Incident",
     "IssuerDeclineEffect",
     "IssuerDeclines",
     "LatencyModel",
+    "LeakyBucket",
+    "LearningStrategy",
+    "LevelField",
     "LognormalAmount",
     "LognormalLatency",
+    "Memory",
     "Merchant",
     "Name",
     "NonNegative",
@@ -116,17 +142,21 @@ __all__ = [
     "RoutingPolicy",
     "Rule",
     "Scenario",
+    "ScoreBreaker",
     "SegmentField",
     "Slo",
     "SpikeArrivals",
     "SrWindowStrategy",
     "Step",
     "Strategy",
+    "ThompsonStrategy",
     "Traffic",
+    "UcbStrategy",
     "UniformAmount",
     "UniformLatency",
     "WeightedStrategy",
     "Weights",
+    "WindowApproval",
     "cross_check",
 ]
 
@@ -223,10 +253,12 @@ def cross_check(scenario: Scenario) -> Iterator[tuple[str, str]]:
                     yield f"{path}[{a}]", f"unknown acquirer {name!r} (known: {known_text})"
             if len(set(acquirers)) != len(acquirers):
                 yield path, "an acquirer is listed twice"
-        strategy = policy.strategy
+        strategy, strategy_path = policy.strategy, f"{base}.strategy"
+        while isinstance(strategy, EliminationStrategy):  # a wrapper: check what it wraps
+            strategy, strategy_path = strategy.inner, f"{strategy_path}.inner"
         if isinstance(strategy, WeightedStrategy):
             for path, acquirers, weights in [
-                (f"{base}.strategy.weights", policy.default, strategy.weights)
+                (f"{strategy_path}.weights", policy.default, strategy.weights)
             ] + [
                 (f"{base}.rules[{r}].weights", rule.acquirers, rule.weights or strategy.weights)
                 for r, rule in enumerate(policy.rules)

@@ -46,7 +46,7 @@ from router.engine.flow import (
 )
 from router.engine.strategies import AttemptResult
 from scenarios.sampler import Payment, PaymentSampler, arrival_times
-from scenarios.schema import RoutingPolicy, Scenario
+from scenarios.schema import FeeSchedule, RoutingPolicy, Scenario
 from scenarios.streams import BATCH, RunStreams, UniformStream
 from scenarios.taxonomy import APPROVED, TIMEOUT_CODE, CodeInfo
 from simulator.capacity import CapacityQueue
@@ -124,7 +124,11 @@ class Replication:
             scenario.traffic, scenario.merchant.country, self.streams.payments
         )
         self.engine = RoutingEngine(
-            policy, self.streams.routing, acquirers=tuple(names), propensities=propensities
+            policy,
+            self.streams.routing,
+            acquirers=tuple(names),
+            fees=FeeSchedule(scenario.acquirers),
+            propensities=propensities,
         )
         self.tally = Tally(names, scenario.traffic.duration_s, scenario.bucket_s)
         self._progress = progress

@@ -17,7 +17,7 @@ from router.engine.retry import RetryRules
 from router.engine.rules import RuleBook
 from router.engine.strategies import AttemptResult, Ordering, StrategyContext
 from scenarios.conditions import PaymentAttributes
-from scenarios.schema import RoutingPolicy
+from scenarios.schema import FeeSchedule, RoutingPolicy
 from scenarios.streams import UniformStream
 
 Decision = Ordering  # the engine's answer for one payment: rule, acquirers in order, why
@@ -28,7 +28,8 @@ class RoutingEngine:
 
     ``propensities`` says whether decisions must carry their first-choice probability
     where it has no closed form (a Monte-Carlo estimate: not free, so a simulation that
-    logs no attempts skips it; it never changes a decision).
+    logs no attempts skips it; it never changes a decision). ``fees`` is the scenario's
+    fee schedule, which cost-aware strategies need.
     """
 
     def __init__(
@@ -37,12 +38,13 @@ class RoutingEngine:
         rng: np.random.Generator,
         *,
         acquirers: tuple[str, ...] = (),
+        fees: FeeSchedule | None = None,
         propensities: bool = True,
         field: str = "strategy",
     ) -> None:
         self.policy = policy
         self._rules = RuleBook(policy)
-        context = StrategyContext(UniformStream(rng), acquirers, propensities)
+        context = StrategyContext(UniformStream(rng), acquirers, propensities, fees)
         self._strategy = make_strategy(policy.strategy, context, field)
         self.retry = RetryRules(policy.retry)
         # read as a Python attribute: a user's strategy class (interpreted) sets its own

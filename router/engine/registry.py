@@ -1,6 +1,8 @@
 """Strategies by their scenario ``type``, and strategies written by users in their own files.
 
-A built-in strategy is one class and one line in :data:`STRATEGIES`; the engine looks a
+A built-in strategy is one class and one line in :data:`STRATEGIES`; a strategy that
+wraps another (its scenario section has an ``inner`` strategy) is one line in
+:data:`WRAPPERS` and is given the inner strategy, built first. The engine looks a
 policy's strategy up here and has no per-strategy branches. ``type: custom`` names a
 class in a user's Python file (``path``, ``class``, ``params``): it is imported once per
 file and checked against the strategy API, and a bad path, a missing class or a class
@@ -21,18 +23,39 @@ from typing import Any
 
 import numpy as np
 
-from router.engine.strategies import Priority, SrWindow, Strategy, StrategyContext, Weighted
+from router.engine.strategies import (
+    CostAware,
+    Elimination,
+    Hierarchical,
+    Priority,
+    SrWindow,
+    Strategy,
+    StrategyContext,
+    Thompson,
+    Ucb,
+    Weighted,
+)
 from scenarios.loader import ScenarioError
 from scenarios.schema import CustomStrategy, Scenario
 from scenarios.streams import UniformStream
 
 StrategyFactory = Callable[[Any, StrategyContext], Strategy]
+WrapperFactory = Callable[[Any, StrategyContext, Strategy], Strategy]
 
 #: scenario ``type`` -> factory(config, context); one line per built-in strategy
 STRATEGIES: dict[str, StrategyFactory] = {
     "priority": Priority,
     "weighted": Weighted,
     "sr_window": SrWindow,
+    "thompson": Thompson,
+    "ucb": Ucb,
+    "cost_aware": CostAware,
+    "hierarchical": Hierarchical,
+}
+
+#: scenario ``type`` -> factory(config, context, inner) for strategies that wrap another
+WRAPPERS: dict[str, WrapperFactory] = {
+    "elimination": Elimination,
 }
 
 
@@ -49,6 +72,9 @@ def make_strategy(config: Any, context: StrategyContext, field: str = "strategy"
     """The strategy a policy's ``strategy`` section describes."""
     if isinstance(config, CustomStrategy):
         return custom_strategy(config, context, field)
+    wrapper = WRAPPERS.get(config.type)
+    if wrapper is not None:
+        return wrapper(config, context, make_strategy(config.inner, context, f"{field}.inner"))
     factory = STRATEGIES.get(config.type)
     if factory is None:
         raise StrategyError(f"{field}.type", f"unknown strategy type {config.type!r}")
@@ -133,11 +159,14 @@ def strategy_problems(scenario: Scenario) -> Iterator[tuple[str, str]]:
     problem): its file, its class and its constructor with the scenario's params."""
     acquirers = tuple(scenario.acquirer_names)
     for p, policy in enumerate(scenario.policies):
-        config = policy.strategy
+        config: Any = policy.strategy
+        field = f"policies[{p}].strategy"
+        while config.type in WRAPPERS:  # a wrapper: check what it wraps
+            config, field = config.inner, f"{field}.inner"
         if isinstance(config, CustomStrategy):
             context = StrategyContext(UniformStream(np.random.default_rng(0)), acquirers)
             try:
-                custom_strategy(config, context, f"policies[{p}].strategy")
+                custom_strategy(config, context, field)
             except StrategyError as exc:
                 yield exc.field, exc.problem
 

@@ -145,7 +145,8 @@ def test_latency_spike_has_tight_and_loose_timeouts() -> None:
 
 def test_cross_border_rules_send_foreign_cards_to_the_specialist() -> None:
     scenario = load_scenario("cross_border")
-    assert {p.name for p in scenario.policies} == {"priority", "rules", "sr_window"}
+    names = [p.name for p in scenario.policies]
+    assert names[:3] == ["priority", "rules", "sr_window"]  # later policies add strategies
     assert len(scenario.policy("priority").default) == 1  # a single-acquirer set-up
     rule = next(r for r in scenario.policy("rules").rules if r.when.cross_border is True)
     specialist = scenario.acquirer(rule.acquirers[0])
