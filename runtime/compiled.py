@@ -79,7 +79,7 @@ def source_digest(path: Path) -> str:
 
 
 def module_name(source: str) -> str:
-    """``router/engine/strategies.py`` -> ``router.engine.strategies``."""
+    """``router/engine/strategies/ucb.py`` -> ``router.engine.strategies.ucb``."""
     return source.removesuffix(".py").replace("/", ".")
 
 
@@ -148,7 +148,7 @@ def build_outputs(root: Path, sources: Iterable[str]) -> list[Path]:
 class Stale(NamedTuple):
     """Compiled code on disk that is not the code in the sources."""
 
-    reason: str  # e.g. "router/engine/strategies.py changed since it was compiled"
+    reason: str  # e.g. "router/engine/strategies/ucb.py changed since it was compiled"
     sources: tuple[str, ...]  # the whole group, to run from source together
 
 
