@@ -8,7 +8,8 @@ accepting payments and lets the ones in flight finish before the process exits.
 
 Limits against overload and slow clients: at most ``--max-connections`` client
 connections and requests at once (uvicorn's ``limit_concurrency``: above it uvicorn
-answers 503), a request body must arrive within ``--body-timeout`` seconds (else 408
+answers 503), a request head and then its body must each arrive within
+``--body-timeout`` seconds (a late head: the connection is closed; a late body: 408
 and the connection is closed), and at most ``--max-in-flight`` payments are routed at
 once (else 503 with Retry-After, before anything is done).
 
@@ -32,6 +33,7 @@ import uvicorn
 
 from router.app import RouterSettings, create_app
 from router.engine.registry import check_strategies
+from router.head_deadline import protocol_with_head_deadline
 from router.logs import configure_logging
 from runtime.serving import TOKEN_ENV, add_service_arguments, server_config
 from scenarios.loader import ScenarioError, load_scenario
@@ -73,6 +75,8 @@ def run_router(
         log_config=None,
         limit_concurrency=max_connections,  # router only: the mocks keep no cap
     )
+    # a request head must arrive within the body deadline too (router.head_deadline)
+    config.http = protocol_with_head_deadline(settings.body_timeout_s)
     uvicorn.Server(config).run()
 
 
@@ -147,8 +151,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--body-timeout",
         type=float,
         default=RouterSettings.body_timeout_s,
-        help="seconds a request body may take to arrive; then 408 and the connection "
-        f"is closed (default {RouterSettings.body_timeout_s:g})",
+        help="seconds a request's head (from the connection opening), then its body, may "
+        "take to arrive; then the connection is closed (a late body gets 408 first) "
+        f"(default {RouterSettings.body_timeout_s:g})",
     )
     parser.add_argument(
         "--pool-wait",
