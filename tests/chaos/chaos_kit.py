@@ -257,7 +257,9 @@ def reconciled(router_url: str, acquirers_url: str, token: str, prefix: str) -> 
 # --- card numbers -------------------------------------------------------------------------
 
 # separators a card number may be written with (as router.card_data accepts them)
-_SEPARATORS = re.compile(r"(?<=\d)[\s\-\u2010-\u2015\u2212\u00a0\u202f.·_/]+(?=\d)")
+_SEPARATORS = re.compile(
+    r"(?<=\d)[\s\-\u2010-\u2015\u2212\u00a0\u00ad\u200b-\u200d\u2060\ufeff\u202f.·_/]+(?=\d)"
+)
 
 
 def digits_view(text: str) -> str:

@@ -7,14 +7,10 @@ quantiles, counts) are printed in a section at the end of the pytest run.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # chaos_kit, for every test here
-
-from chaos_kit import FIGURES  # noqa: E402
+from chaos_kit import FIGURES  # pytest puts this folder on sys.path (rootdir-relative import)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -206,7 +206,9 @@ def test_sigterm_drains_the_payments_in_flight_and_a_restart_replays_them(
                 stopped.append((time.monotonic(), 0))
 
         async def load() -> list[Outcome]:
-            return await open_loop(url, rate_per_s=RATE, duration_s=3.0, prefix="drain", during=stop)
+            return await open_loop(
+                url, rate_per_s=RATE, duration_s=3.0, prefix="drain", during=stop
+            )
 
         outcomes = asyncio.run(load())
         assert stack.router is not None
@@ -223,7 +225,9 @@ def test_sigterm_drains_the_payments_in_flight_and_a_restart_replays_them(
         before = [o for o in outcomes if o.intended_at < signalled - 0.05]
         assert all(o.final for o in before), [o.errors for o in before if not o.final]
         with sqlite3.connect(journal) as db:
-            (left,) = db.execute("SELECT COUNT(*) FROM payments WHERE finished_at IS NULL").fetchone()
+            (left,) = db.execute(
+                "SELECT COUNT(*) FROM payments WHERE finished_at IS NULL"
+            ).fetchone()
         assert left == 0  # drained: nothing left for a restart to settle
         stack.restart_router()
         final = [o for o in outcomes if o.final]
