@@ -466,21 +466,31 @@ class SqliteJournal:
             connection.close()
 
     def _commit(self, connection: sqlite3.Connection, batch: list[_Op]) -> bool:
-        rows = [(kind, row) for kind, _, row in batch if kind < len(_SQL)]
+        # one executemany per kind, in the kinds' order (started, sent, answered, settled,
+        # finished): a record only ever updates a row a record of an earlier kind made,
+        # so the order within a batch is kept where it matters, at a fraction of the
+        # per-statement cost (the writer holds the GIL less, the event loop waits less)
+        by_kind: list[list[tuple[Any, ...]]] = [[] for _ in _SQL]
+        count = 0
+        for kind, _, row in batch:
+            if kind < len(_SQL):
+                by_kind[kind].append(row)
+                count += 1
         try:
-            if rows:
+            if count:
                 connection.execute("BEGIN")
-                for kind, row in rows:
-                    connection.execute(_SQL[kind], row)
+                for kind, rows in enumerate(by_kind):
+                    if rows:
+                        connection.executemany(_SQL[kind], rows)
                 connection.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
             self._fail(exc)
             return False
-        if rows:
+        if count:
             self.commits += 1
-            self.records += len(rows)
+            self.records += count
         self._settle_waiters(batch[-1][1], None)
         return True
 
