@@ -7,7 +7,10 @@ Idempotency-Key and a valid payment body) and one mock acquirer process, in one 
     session) forwarding each payment to one iso8583 acquirer: the ceiling;
 (b) router: ``python -m router`` (one process), ``sr_window`` over three acquirers;
 (c) mock cost: a trivial raw ASGI handler against the mock acquirer endpoint hit
-    directly (``acq_zero``, fixed 0 ms): mock_cost_ratio = raw_rps / mock_rps.
+    directly (``acq_zero``, fixed 0 ms): mock_cost_ratio = raw_rps / mock_rps;
+(d) journal: a second router process, the same but with ``--journal`` (every payment
+    journaled, each attempt durable before it is sent, the answer before it goes out),
+    interleaved with the first: journal_ratio = journaled rps / router rps.
 
 Maximum throughput: the best closed-loop rate over a few connection counts. Latency at
 half load: paced runs, N connections each waiting a random think time (uniform
@@ -18,6 +21,7 @@ get the same N and think time. router_added_p50 = router p50 - relay p50 of thos
 
     .venv/bin/python benchmarks/bench_router.py            # full, about four minutes
     .venv/bin/python benchmarks/bench_router.py --quick    # smoke test, under a minute
+    .venv/bin/python benchmarks/bench_router.py --only journal   # (d) alone, about a minute
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ TARGET_RATIO = 0.5  # router over relay throughput
 TARGET_ROUTER_RPS = 2_000.0  # payments/s, one router process
 TARGET_ADDED_P50_MS = 2.0  # router p50 - relay p50 at half of the router's maximum rate
 TARGET_MOCK_COST = 2.0  # raw handler rps over mock rps
+TARGET_JOURNAL_RATIO = 0.8  # router with its journal over the router without
 
 
 @dataclass(frozen=True)
@@ -240,12 +245,16 @@ class Bench:
         return measured
 
 
-def spawn(name: str, args: list[str], url: str, log_dir: Path) -> Service:
-    """A reference server (relay.py) as a child in its own session, logging to a file."""
+def spawn(
+    name: str, args: list[str], url: str, log_dir: Path, env: dict[str, str] | None = None
+) -> Service:
+    """A reference server (relay.py) or a second router as a child in its own session,
+    logging to a file."""
     log_path = log_dir / f"{name}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         args,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -268,6 +277,29 @@ def running(work_dir: Path, pinning: bool) -> Iterator[Bench]:
     )
     extras: dict[str, Service] = {}
     try:
+        journaled_port = free_port()
+        extras["journaled"] = spawn(
+            "journaled",
+            [
+                sys.executable,
+                "-m",
+                "router",
+                "--scenario",
+                str(SCENARIO_PATH),
+                "--policy",
+                POLICY,
+                "--port",
+                str(journaled_port),
+                "--acquirers-url",
+                stack.acquirers_url,
+                "--journal",
+                str(work_dir / "journal.sqlite"),
+                *router_args,
+            ],
+            f"http://127.0.0.1:{journaled_port}",
+            logs,
+            {**os.environ, TOKEN_ENV: token},
+        )
         relay_py = str(HERE / "relay.py")
         for name, mode, more in (
             ("relay", "relay", ["--acquirer-url", f"{stack.acquirers_url}/{RELAY_ACQUIRER}"]),
@@ -333,6 +365,48 @@ def half_load(
     return {label: median(group, "p50_ms") for label, group in runs.items()}, connections
 
 
+def journal_cost(bench: Bench, s: Settings) -> dict[str, Measured]:
+    """(d): the router with and without its journal, best closed-loop rates, interleaved;
+    each router alone on the server core while it is measured."""
+    router, journaled = router_endpoints(bench)
+    bench.place({"router": bench.server_cpus, "journaled": bench.server_cpus})
+    return closed_loop(bench, [router, journaled], s)
+
+
+def router_endpoints(bench: Bench) -> tuple[Endpoint, Endpoint]:
+    approved = '"status":"approved"'
+    return (
+        Endpoint("router", bench.stack.router_url + "/v1/payments", "payment", approved, "router"),
+        Endpoint(
+            "router+journal",
+            bench.extras["journaled"].url + "/v1/payments",
+            "payment",
+            approved,
+            "journaled",
+        ),
+    )
+
+
+def journal_figures(journal: dict[str, Measured]) -> dict[str, Any]:
+    off, on = journal["router"], journal["router+journal"]
+    return {
+        **run_figures("journal_off", off),
+        **run_figures("journal_on", on),
+        "journal_ratio": round(on.run.rps / off.run.rps, 3),
+        "journal_ratio_cpu": round(on.rps_per_cpu / off.rps_per_cpu, 3),
+    }
+
+
+def journal_target(f: dict[str, Any]) -> Target:
+    return Target(
+        "router with journal / without (same run)",
+        f["journal_ratio"],
+        TARGET_JOURNAL_RATIO,
+        ">=",
+        "x",
+    )
+
+
 @dataclass(frozen=True)
 class Results:
     """Everything measured: best closed-loop runs, paced runs, mock-cost runs."""
@@ -343,10 +417,16 @@ class Results:
     paced_connections: int
     router_payments: int  # payments the router had routed (and kept records of) by the end
     router_rss_mb: float
+    journal: dict[str, Measured] = field(default_factory=dict)
 
     @property
     def all_runs(self) -> list[Measured]:
-        return [*self.top.values(), *self.paced.values(), *self.cost.values()]
+        return [
+            *self.top.values(),
+            *self.paced.values(),
+            *self.cost.values(),
+            *self.journal.values(),
+        ]
 
 
 def measure_all(bench: Bench, s: Settings) -> Results:
@@ -372,7 +452,9 @@ def measure_all(bench: Bench, s: Settings) -> Results:
     raw = Endpoint("raw handler", bench.extras["raw"].url + "/v1/payments", "iso", iso_ok, "raw")
     server, client = bench.server_cpus, bench.client_cpus
     # (a), (b): the service under test alone on one core, the mocks and wrk on the other
-    bench.place({"router": server, "relay": server, "raw": server, "mock": client})
+    bench.place(
+        {"router": server, "journaled": server, "relay": server, "raw": server, "mock": client}
+    )
     progress("warm-up runs (not counted)")
     for endpoint in (relay, router, direct, raw):
         bench.measure(endpoint, 32, s.warmup_s)
@@ -382,7 +464,10 @@ def measure_all(bench: Bench, s: Settings) -> Results:
     bench.place({"mock": server})
     cost = closed_loop(bench, [raw, zero], s)
     rss = psutil.Process(bench.pids["router"]).memory_info().rss / 2**20
-    return Results(top, paced, cost, connections, bench.served["router"], rss)
+    # (d): the mocks back on the client core, each router alone on the server core
+    bench.place({"mock": client})
+    journal = journal_cost(bench, s)
+    return Results(top, paced, cost, connections, bench.served["router"], rss, journal)
 
 
 # --- report ------------------------------------------------------------------------------
@@ -437,6 +522,7 @@ def figures(r: Results, s: Settings, bench: Bench) -> dict[str, Any]:
         "durations_s": [s.duration_s, s.paced_s],
         "connection_counts": list(s.connections),
         "repeats": s.repeats,
+        **journal_figures(r.journal),
     }
     for label, run in (("relay", p_relay), ("router", p_router), ("mock", p_mock)):
         out.update(
@@ -475,6 +561,11 @@ def report(r: Results, f: dict[str, Any], bench: Bench) -> None:
             fmt(f["mock_cost_ratio"], 2),
             f"raw handler rps / {ZERO_ACQUIRER} rps (fixed 0 ms); per CPU second: "
             f"{fmt(f['mock_cost_ratio_cpu'], 2)}",
+        ),
+        (
+            "router with journal / without",
+            fmt(f["journal_ratio"], 2),
+            f"best closed-loop rates, same run; per CPU second: {fmt(f['journal_ratio_cpu'], 2)}",
         ),
         (
             "upstream attempts per payment",
@@ -521,8 +612,33 @@ def targets(f: dict[str, Any]) -> list[Target]:
             "ms",
         ),
         Target("mock cost (raw rps / mock rps)", f["mock_cost_ratio"], TARGET_MOCK_COST, "<=", "x"),
+        journal_target(f),
         Target("answers not 200 with a valid body", f["invalid_responses"], 0, "<="),
     ]
+
+
+def journal_only(bench: Bench, s: Settings) -> tuple[dict[str, Any], list[Target]]:
+    """(d) alone, after a warm-up of both routers."""
+    router, journaled = router_endpoints(bench)
+    bench.place({"mock": bench.client_cpus})
+    progress("warm-up runs (not counted)")
+    for endpoint in (router, journaled):
+        bench.measure(endpoint, 32, s.warmup_s)
+    journal = journal_cost(bench, s)
+    found = journal_figures(journal)
+    rows = [m.describe() for m in journal.values()]
+    rows.append(
+        (
+            "router with journal / without",
+            fmt(found["journal_ratio"], 2),
+            f"best closed-loop rates, same run; per CPU second: "
+            f"{fmt(found['journal_ratio_cpu'], 2)}",
+        )
+    )
+    print_figures("router benchmark (d): the payment journal", rows)
+    found["invalid_responses"] = sum(m.run.invalid for m in journal.values())
+    found["only"] = "journal"
+    return found, [journal_target(found)]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -547,6 +663,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--think-ms", type=int, help="mean think time of the paced runs")
     parser.add_argument("--no-pin", action="store_true", help="let the OS place processes")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument(
+        "--only",
+        choices=["all", "journal"],
+        default="all",
+        help="journal: only (d), the router with and without its journal",
+    )
     args = parser.parse_args(argv)
     if wrk_executable() is None:
         err.print(
@@ -563,11 +685,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="bench_router_") as tmp,
         running(Path(tmp), pinning=not args.no_pin) as bench,
     ):
-        results = measure_all(bench, s)
-        found = figures(results, s, bench)
-        report(results, found, bench)
+        if args.only == "journal":
+            found, checks = journal_only(bench, s)
+        else:
+            results = measure_all(bench, s)
+            found = figures(results, s, bench)
+            report(results, found, bench)
+            checks = targets(found)
     found.update(env, quick=args.quick, loadavg_1m_at_end=round(os.getloadavg()[0], 2))
-    checks = targets(found)
     print_targets(checks)
     found["passed"] = all(t.passed is not False for t in checks)
     emit_json(found)

@@ -12,7 +12,10 @@ acquirers' ledgers, and writes the run directory:
 - ``live.json``: what only a live run has: generator health (late and dropped sends,
   CPU), router metrics over the run, reconciliation problems, SLO verdicts;
 - ``locust.html``, ``locust_stats.csv`` (and Locust's other CSVs), ``locust.log``;
-- ``logs/``: the router's and the mocks' logs when the stack was started here.
+- ``logs/``: the router's and the mocks' logs when the stack was started here;
+- ``journal.sqlite``: the router's payment journal when the stack was started here
+  (a fresh one per run, like the mocks' ledgers: a router restarted during the run
+  replays it).
 """
 
 from __future__ import annotations
@@ -177,11 +180,19 @@ def _services(
     test: LoadTest, plan: RunPlan, out: Path, notes: list[str]
 ) -> tuple[Stack | None, RouterAdmin, AcquirerAdmin | None]:
     if test.target is None:
+        journal = out / "journal.sqlite"
+        for stale in (
+            journal,
+            journal.with_name(journal.name + "-wal"),
+            journal.with_name(journal.name + "-shm"),
+        ):
+            stale.unlink(missing_ok=True)  # an earlier run's: these mocks never saw its keys
         stack = start_stack(
             test.harness.scenario,
             policy=test.policy,
             time_scale=plan.timeline.compression,
             log_dir=out / "logs",
+            journal=journal,
         )
         return (
             stack,

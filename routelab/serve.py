@@ -5,12 +5,19 @@ load-test harness uses too. The router is supervised: after a crash it is restar
 the same port with the same arguments while the mock acquirers keep their ledgers; each
 restart is printed (and shown as ``restarts`` in the router's ``/healthz``), and after
 ``--max-restarts`` quick crashes in a row serve gives up and stops the stack.
+
+The router journals its payments in ``<--dir>/journal-<router port>.sqlite`` (default
+folder ``.routelab/serve``), so a router restarted by the supervisor, or by the next
+``routelab serve`` on the same port, replays it: every idempotency key answers with
+its first answer and every attempt a crash left open is settled. ``--no-journal`` keeps
+everything in memory, as before.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -28,6 +35,13 @@ from scenarios.loader import ScenarioError, load_scenario
 
 EXIT_BAD_INPUT = 2
 EXIT_CHILD_DIED = 1
+DEFAULT_DIR = Path(".routelab/serve")
+
+
+def journal_path(folder: Path, router_port: int) -> Path:
+    """The router's journal in the serve folder; one per port, so two stacks side by side
+    never share one, and a restart on the same port finds its own."""
+    return folder / f"journal-{router_port}.sqlite"
 
 
 class _TerminatedError(Exception):
@@ -62,6 +76,18 @@ def serve_command(
             "is not restarted again."
         ),
     ] = 5,
+    folder: Annotated[
+        Path,
+        typer.Option(
+            "--dir",
+            help="Serve folder: the router's payment journal (journal-<router port>.sqlite) "
+            "lives here, so a restarted router replays it.",
+        ),
+    ] = DEFAULT_DIR,
+    no_journal: Annotated[
+        bool,
+        typer.Option("--no-journal", help="Keep payments in memory only (a crash forgets them)."),
+    ] = False,
 ) -> None:
     """Serve the mock acquirers and the router for a scenario until Ctrl-C or SIGTERM."""
     try:
@@ -75,6 +101,17 @@ def serve_command(
         raise _fail("--time-scale must be positive", EXIT_BAD_INPUT)
     if max_restarts < 0:
         raise _fail("--max-restarts must not be negative", EXIT_BAD_INPUT)
+    journal = None
+    if not no_journal:
+        if router_port == 0:
+            raise _fail(
+                "--router-port 0 needs --no-journal (the journal is per port)", EXIT_BAD_INPUT
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _fail(f"--dir {folder}: {exc.strerror or exc}", EXIT_BAD_INPUT) from None
+        journal = journal_path(folder, router_port).resolve()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     stack: Stack | None = None
     try:
@@ -84,6 +121,7 @@ def serve_command(
             acquirer_port=acquirer_port,
             policy=policy,
             time_scale=time_scale,
+            journal=journal,
         )
         _say(f"scenario   {loaded.name} (policy {loaded.policy(policy).name})")
         _say(f"router     {stack.router_url}   POST /v1/payments, GET /metrics")
@@ -92,6 +130,7 @@ def serve_command(
             + ", ".join(f"/{a.name} ({a.dialect})" for a in loaded.acquirers)
         )
         _say(f"admin token {stack.admin_token}   (Authorization: Bearer <token>)")
+        _say(f"journal    {journal}" if journal else "journal    off (payments in memory only)")
         _say("Ctrl-C to stop.")
         try:
             gone = supervise(stack, RestartBudget(max_quick_restarts=max_restarts), _say)

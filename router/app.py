@@ -7,6 +7,8 @@ never interrupt a payment halfway through a cascade. Every request's body must a
 within a deadline (``router.body_timeout``), payments above the cap in flight are shed
 (``router.admission``), every refusal has one shape (``router.problems``), and the
 OpenAPI schema, payment route included, is at ``/openapi.json`` (``router.openapi``).
+With ``journal_path`` every payment is journaled (``router.payment_journal``) and a
+restarted router replays the journal before it serves (``router.recovery``).
 """
 
 from __future__ import annotations
@@ -34,13 +36,16 @@ from router.connectors import Connector
 from router.endpoint import PaymentEndpoint
 from router.idempotency import DAY_S, IdempotencyStore, StoredAnswer
 from router.iso8583 import IsoConnector
+from router.journal import JournalRefusedError, SqliteJournal
 from router.metrics import RouterMetrics
 from router.openapi import Health, PaymentAnswer, Problem, build_openapi
+from router.payment_journal import JournalRefusalError, PaymentJournal
 from router.payment_request import PaymentRequest
 from router.payments import PaymentRouter
 from router.problems import install_problem_handlers
 from router.psp import PspConnector
 from router.records import PaymentBook
+from router.recovery import Recovery
 from router.reversals import LateReversals
 from router.transport import AcquirerTransport, AiohttpTransport, pool_size
 from runtime.heap import FrozenHeap
@@ -81,6 +86,7 @@ class RouterSettings:
     max_payments: int = 1_000_000  # records and idempotency keys kept; ~1.6 KB each (measured)
     late_check_horizon_s: float = 120.0
     shutdown_grace_s: float = 5.0
+    journal_path: str | None = None  # the payment journal (SQLite); None: memory only
 
 
 def connectors_for(scenario: Scenario, transport: AcquirerTransport) -> dict[str, Connector]:
@@ -140,9 +146,13 @@ class RouterService:
         if isinstance(transport, AiohttpTransport):
             self.metrics.watch_pool(transport.pool)
         self._routing: set[asyncio.Task[None]] = set()
+        self.journal: SqliteJournal | None = None
+        self.recovery: Recovery | None = None
 
     async def start(self) -> None:
         await self.transport.start()
+        if self.settings.journal_path:
+            await self._replay(self.settings.journal_path)
         self.heap.start()
         self.parent.start()
         log.info(
@@ -155,10 +165,26 @@ class RouterService:
             },
         )
 
+    async def _replay(self, path: str) -> None:
+        """Open the journal, restore keys and book from it, finish what it left open."""
+        settings = self.settings
+        self.journal = journal = SqliteJournal(
+            path, retention_s=settings.idempotency_ttl_s, max_payments=settings.max_payments
+        )
+        payments = PaymentJournal(journal, self.metrics)
+        self.router.journal = self.reversals.journal = payments
+        replay = await asyncio.to_thread(journal.replay)
+        self.recovery = Recovery(self.router, self.idempotency, self.reversals, payments)
+        self.recovery.restore(replay)
+
     async def stop(self) -> None:
         if self._routing:  # uvicorn drained the requests; these are their routing tasks
             await asyncio.wait(set(self._routing), timeout=self.settings.shutdown_grace_s)
         await self.reversals.close(grace_s=self.settings.shutdown_grace_s)
+        if self.recovery is not None:
+            await self.recovery.close()
+        if self.journal is not None:
+            await self.journal.close()  # what is queued is written first
         await self.transport.close()
         self.heap.stop()
         self.parent.stop()
@@ -184,6 +210,16 @@ class RouterService:
         try:
             record = await self.router.route(request, payment_id, key)
             answer.set_result(StoredAnswer(payment_id, record.response))
+        except JournalRefusedError as refused:
+            # nothing was attempted: the key is free again for the client's retry
+            problem = JournalRefusalError(refused)
+            self.metrics.rejected.labels(problem.error).inc()
+            self.idempotency.release(key)
+            answer.set_result(
+                StoredAnswer(
+                    payment_id, orjson.dumps(problem.body()), problem.status, problem.headers
+                )
+            )
         except BaseException as exc:
             # the key stays claimed: a blind retry could authorise the card a second time
             log.error(
@@ -302,6 +338,8 @@ def create_app(
                 "in_flight": service.admission.in_flight,
                 "max_in_flight": service.admission.cap,
                 "restarts": restarts,
+                "journal": service.journal is not None,
+                "recovering": service.recovery.recovering if service.recovery else 0,
             }
         )
 

@@ -8,7 +8,9 @@ pre-serialised orjson bytes sent straight back. Everything else stays in FastAPI
 
 Order of the checks, cheapest refusal first: the Idempotency-Key header, admission
 (a new key above the cap on payments in flight is shed before its body is read), the
-body (size, read deadline, validation), then the key's claim.
+body (size, read deadline, validation), then the key's claim. A key whose payment is
+being finished after a restart (``router.recovery``) gets 409 with Retry-After until
+its final answer is known.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import orjson
 
 from router.admission import Admission
-from router.idempotency import IdempotencyStore, StoredAnswer
+from router.idempotency import IdempotencyStore, PaymentInProgressError, StoredAnswer
 from router.metrics import RouterMetrics
 from router.payment_request import (
     PaymentRequest,
@@ -93,6 +95,7 @@ class PaymentEndpoint:
         self.metrics = metrics
         self.begin = begin
         self.admission = admission
+        self.in_progress_retry_after_s = 1  # Retry-After of a key still recovering
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key: str | None = None
@@ -111,6 +114,8 @@ class PaymentEndpoint:
             if admission.full and not idempotency.replays(key):
                 raise admission.refuse()
             claim = idempotency.claim(key, payment.fingerprint())
+            if claim.recovering and not claim.answer.done():
+                raise PaymentInProgressError(self.in_progress_retry_after_s)
         except RequestError as problem:
             self.metrics.rejected.labels(problem.error).inc()
             await send_problem(send, problem)
@@ -121,4 +126,6 @@ class PaymentEndpoint:
         stored = await asyncio.shield(claim.answer)
         if not claim.first:
             self.metrics.replays.inc()
-        await send_json(send, stored.status, stored.body, replayed=not claim.first)
+        await send_json(
+            send, stored.status, stored.body, replayed=not claim.first, extra=stored.headers
+        )

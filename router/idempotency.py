@@ -9,6 +9,12 @@ as card schemes and PSPs promise) and never forgotten before, because a retry of
 forgotten key would authorise the card a second time. Memory is bounded all the same
 (``max_entries``): when the store is full of keys still inside their retention, a new
 payment is refused with 503 and a ``Retry-After`` saying when the oldest key expires.
+
+With a journal, a restarted router puts every key back from it
+(:meth:`~IdempotencyStore.restore`) with its age, so retention runs across restarts; a
+key whose payment the router is still finishing after the restart is *recovering*: a
+request under it is answered 409 with ``Retry-After`` until the payment's final answer
+is known, then that answer.
 """
 
 from __future__ import annotations
@@ -31,23 +37,47 @@ class StoredAnswer:
     payment_id: str
     body: bytes
     status: int = 200
+    headers: tuple[tuple[bytes, bytes], ...] = ()  # e.g. Retry-After of a refusal
 
 
 class _Entry:
-    __slots__ = ("answer", "created", "fingerprint")
+    __slots__ = ("answer", "created", "fingerprint", "recovering")
 
-    def __init__(self, fingerprint: bytes, created: float) -> None:
+    def __init__(self, fingerprint: bytes, created: float, recovering: bool = False) -> None:
         self.fingerprint = fingerprint
         self.created = created
+        self.recovering = recovering
         self.answer: asyncio.Future[StoredAnswer] = asyncio.get_running_loop().create_future()
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """The outcome of presenting a key: ``first`` means this request must do the work."""
+    """The outcome of presenting a key: ``first`` means this request must do the work;
+    ``recovering``: the payment is being finished after a restart (answer 409 until
+    ``answer`` is done)."""
 
     first: bool
     answer: asyncio.Future[StoredAnswer]
+    recovering: bool = False
+
+
+class PaymentInProgressError(RequestError):
+    """The key's payment is being finished after a router restart: ask again later."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            409,
+            "payment_in_progress",
+            [
+                (
+                    "Idempotency-Key",
+                    "the payment under this key is being settled after a router restart; "
+                    "nothing new is authorised: retry after the Retry-After delay for its "
+                    "final answer",
+                )
+            ],
+            headers=((b"retry-after", str(retry_after_s).encode()),),
+        )
 
 
 class KeyReusedError(RequestError):
@@ -122,13 +152,37 @@ class IdempotencyStore:
             if entry.created >= now - self.ttl_s or not entry.answer.done():
                 if entry.fingerprint != fingerprint:
                     raise KeyReusedError()
-                return Claim(False, entry.answer)
+                return Claim(False, entry.answer, entry.recovering)
             del entries[key]  # expired: the key may start a new payment
         self._forget_expired(now)
         if len(entries) >= self.max_entries:
             raise StoreFullError(self._retry_after_s(now))
         entry = entries[key] = _Entry(fingerprint, now)
         return Claim(True, entry.answer)
+
+    def restore(
+        self,
+        key: str,
+        fingerprint: bytes,
+        age_s: float,
+        answer: StoredAnswer | None,
+    ) -> asyncio.Future[StoredAnswer]:
+        """Put back a key from the journal, ``age_s`` old, with its first answer, or
+        recovering (``answer`` None: resolve the returned future with it once known).
+
+        Call oldest first, before any new key is claimed: keys stay in creation order.
+        """
+        entry = _Entry(fingerprint, self._clock() - max(0.0, age_s), recovering=answer is None)
+        if answer is not None:
+            entry.answer.set_result(answer)
+        self._entries.pop(key, None)
+        self._entries[key] = entry
+        return entry.answer
+
+    def release(self, key: str) -> None:
+        """Forget a key whose payment was refused before anything was attempted (so a
+        retry may route it), once its answer has been given to whoever waited."""
+        self._entries.pop(key, None)
 
     def _forget_expired(self, now: float) -> None:
         """Forget keys past their retention, oldest first; never one still in flight."""

@@ -168,6 +168,17 @@ class RouterMetrics:
             "Answers served from the idempotency store",
             registry=r,
         )
+        self.recovered = Counter(
+            "routelab_router_recovered_payments",
+            "Payments found unfinished in the journal at start and finished then",
+            ["outcome"],
+            registry=r,
+        )
+        self.journal_failures = Counter(
+            "routelab_router_journal_failures",
+            "Records the payment journal could not take",
+            registry=r,
+        )
         self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
         self._attempt_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 

@@ -62,6 +62,11 @@ class PaymentAnswer(_Doc):
     policy_version: int
     latency_ms: float
     attempts: list[AttemptView]
+    recovered: bool | None = Field(
+        None,
+        description="true when the router finished this payment after a restart, from "
+        "its journal (no new attempt was sent)",
+    )
 
 
 class Health(_Doc):
@@ -72,6 +77,10 @@ class Health(_Doc):
     in_flight: int = Field(description="payments being routed now")
     max_in_flight: int = Field(description="admission cap: above it payments get 503")
     restarts: int = Field(description="times the supervisor restarted this router")
+    journal: bool = Field(description="whether payments are journaled (survive a crash)")
+    recovering: int = Field(
+        description="payments found unfinished in the journal at start, still being settled"
+    )
 
 
 class PolicyView(_Doc):
@@ -134,11 +143,17 @@ def payment_operation() -> dict[str, Any]:
             "200": _json(PaymentAnswer, "the payment's final status"),
             "400": _json(Problem, "missing or invalid Idempotency-Key, or a body that is not JSON"),
             "408": _json(Problem, "the body did not arrive within the read deadline"),
-            "409": _json(Problem, "the key was used before with a different body"),
+            "409": _retry_later(
+                "the key was used before with a different body, or its payment is being "
+                "settled after a router restart (then with Retry-After)"
+            ),
             "413": _json(Problem, "body larger than 16 KiB"),
             "422": _json(Problem, "a field is invalid (card numbers are never accepted)"),
             "500": _json(Problem, "routing failed unexpectedly; do not retry blindly"),
-            "503": _retry_later("overloaded, or the idempotency store is full: nothing was done"),
+            "503": _retry_later(
+                "overloaded, or the idempotency store or the journal is full or failing: "
+                "nothing was done"
+            ),
         },
     }
 

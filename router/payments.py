@@ -5,7 +5,8 @@ exactly as in the simulator: :class:`PaymentFlow` says when to send an attempt, 
 or inquire, cascade or stop; this module only supplies wall-clock time and talks to
 acquirers through the connectors. Each attempt carries its own acquirer-side key
 (``{payment_id}-{n}``) so an acquirer can never mistake a cascade for a retry of the
-previous attempt.
+previous attempt. With a journal (``router.payment_journal``) every step is recorded,
+and every attempt is durable before it leaves.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import orjson
 
 from router.connectors import Connector
 from router.engine import Decision, PaymentFlow, RoutingEngine
 from router.engine.flow import FINISH, SEND
 from router.engine.strategies import AttemptResult
 from router.metrics import RouterMetrics
+from router.payment_journal import PaymentJournal, not_journaled
 from router.payment_request import CardPayment, PaymentRequest
-from router.records import AttemptRecord, PaymentBook, PaymentRecord, wall_clock
+from router.records import AttemptRecord, PaymentBook, PaymentRecord, payment_answer, wall_clock
 from router.reversals import LateReversals, carry_out
 from scenarios.schema import FeeSchedule, RoutingPolicy, Scenario
 from scenarios.taxonomy import OutcomeClass
@@ -84,6 +85,7 @@ class PaymentRouter:
         self.active = ActivePolicy(
             policy, engine_for(scenario, policy, self.seed, 1), 1, wall_clock()
         )
+        self.journal: PaymentJournal | None = None  # set when the router keeps one
 
     def swap_policy(self, policy: RoutingPolicy) -> ActivePolicy:
         """Serve ``policy`` from now on; payments already in flight finish on the old one."""
@@ -115,6 +117,22 @@ class PaymentRouter:
         now = self.now
         decision = engine.decide(payment, t0 - self._start)
         flow = engine.flow(decision, t0 - self._start)
+        journal = self.journal
+        if journal is not None:  # raises JournalRefusedError: refused, nothing attempted
+            journal.started(
+                payment_id,
+                idempotency_key,
+                request.fingerprint(),
+                decision.rule,
+                decision.acquirers,
+                {
+                    "amount": request.amount,
+                    "currency": request.currency,
+                    "merchant_reference": request.merchant_reference,
+                    "policy": active.policy.name,
+                    "policy_version": active.version,
+                },
+            )
         attempts: list[AttemptRecord] = []
         settling = False  # whether the flow tried to settle an unknown outcome itself
         self.metrics.in_flight.inc()
@@ -127,7 +145,14 @@ class PaymentRouter:
                     settling = True
                     connector = self.connectors[flow.acquirer]
                     action = await carry_out(
-                        action, flow, connector, attempts[-1], self.metrics, now
+                        action,
+                        flow,
+                        connector,
+                        attempts[-1],
+                        self.metrics,
+                        now,
+                        journal,
+                        payment_id,
                     )
         finally:
             self.metrics.in_flight.dec()
@@ -165,6 +190,8 @@ class PaymentRouter:
             flow=flow,
             latency_s=latency_s,
         )
+        if journal is not None:  # durable before the client can see it
+            await journal.finished(payment_id, record.status, 200, record.response)
         self.book.add(record)
         self.metrics.payment(record.status, record.acquirer, latency_s)
         if log.isEnabledFor(logging.DEBUG):
@@ -192,10 +219,20 @@ class PaymentRouter:
         """Send the flow's attempt; returns the flow's next action."""
         clock = self._clock
         acquirer = flow.acquirer
-        key = f"{payment.payment_id}-{flow.attempt}"
-        sent = clock()
-        answer = await self.connectors[acquirer].authorise(payment, key, flow.timeout_ms / 1000.0)
+        number = flow.attempt
+        key = f"{payment.payment_id}-{number}"
+        journal = self.journal
+        if journal is None or await journal.before_send(payment.payment_id, number, acquirer, key):
+            sent = clock()
+            answer = await self.connectors[acquirer].authorise(
+                payment, key, flow.timeout_ms / 1000.0
+            )
+        else:  # not durable, so not sent: the router's own failure
+            sent = clock()
+            answer = not_journaled()
         answered = clock()
+        if journal is not None:
+            journal.answered(payment.payment_id, number, answer)
         latency_ms = (answered - sent) * 1000.0
         at = answered - self._start
         info = answer.info
@@ -223,6 +260,7 @@ class PaymentRouter:
                 outcome.value,
                 latency_ms,
                 answer.certain,
+                number=number,
             )
         )
         self.metrics.attempt(acquirer, outcome.value, latency_ms / 1000.0)
@@ -242,32 +280,23 @@ class PaymentRouter:
         flow: PaymentFlow,
         latency_s: float,
     ) -> PaymentRecord:
-        status, code, decline_class = flow.status, flow.code, flow.info.outcome
-        acquirer = attempts[-1].acquirer if attempts else None
-        # copied: orjson's output keeps a 4 KB buffer, and this is kept for every payment
-        response = bytes(
-            memoryview(
-                orjson.dumps(
-                    {
-                        "payment_id": payment_id,
-                        "status": status,
-                        "acquirer": acquirer,
-                        "decline_class": None if status == "approved" else decline_class.value,
-                        "code": code,
-                        "rule": decision.rule,
-                        "policy": active.policy.name,
-                        "policy_version": active.version,
-                        "latency_ms": round(latency_s * 1000.0, 3),
-                        "attempts": [a.public() for a in attempts],
-                    }
-                )
-            )
+        status = flow.status
+        response = payment_answer(
+            payment_id,
+            status,
+            attempts,
+            decline_class=flow.info.outcome.value,
+            code=flow.code,
+            rule=decision.rule,
+            policy=active.policy.name,
+            policy_version=active.version,
+            latency_ms=latency_s * 1000.0,
         )
         return PaymentRecord(
             payment_id,
             idempotency_key,
             status,
-            acquirer,
+            attempts[-1].acquirer if attempts else None,
             attempts[-1].key if status == "approved" else None,
             request.amount,
             request.currency,

@@ -30,6 +30,7 @@ class AttemptRecord:
     latency_ms: float
     certain: bool
     void: str | None = None  # voided / nothing_approved / unconfirmed / late_*
+    number: int = 0  # the attempt's number in its payment (1-based), as journaled
 
     def public(self) -> dict[str, Any]:
         """The attempt as the payment API shows it."""
@@ -130,6 +131,39 @@ class PaymentBook:
                 "limit": limit,
             }
         )
+
+
+def payment_answer(
+    payment_id: str,
+    status: str,
+    attempts: list[AttemptRecord],
+    *,
+    decline_class: str,
+    code: str,
+    rule: str,
+    policy: str,
+    policy_version: int,
+    latency_ms: float,
+    recovered: bool = False,
+) -> bytes:
+    """A payment's answer as the API gives it (the one shape, ``router.openapi``'s
+    PaymentAnswer), for a payment routed now or finished after a restart."""
+    answer: dict[str, Any] = {
+        "payment_id": payment_id,
+        "status": status,
+        "acquirer": attempts[-1].acquirer if attempts else None,
+        "decline_class": None if status == "approved" else decline_class,
+        "code": code,
+        "rule": rule,
+        "policy": policy,
+        "policy_version": policy_version,
+        "latency_ms": round(latency_ms, 3),
+        "attempts": [a.public() for a in attempts],
+    }
+    if recovered:
+        answer["recovered"] = True
+    # copied: orjson's output keeps a 4 KB buffer, and this is kept for every payment
+    return bytes(memoryview(orjson.dumps(answer)))
 
 
 def wall_clock() -> float:

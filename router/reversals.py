@@ -30,6 +30,7 @@ from router.engine.flow import (
     PaymentFlow,
 )
 from router.metrics import RouterMetrics
+from router.payment_journal import STATUS_RESULT_NAMES, VOID_RESULT_NAMES, PaymentJournal
 from router.records import AttemptRecord
 
 log = logging.getLogger("router.reversals")
@@ -58,11 +59,14 @@ async def carry_out(
     attempt: AttemptRecord,
     metrics: RouterMetrics,
     now: Callable[[], float],
+    journal: PaymentJournal | None = None,
+    payment_id: str = "",
 ) -> int:
     """Perform the flow's ``VOID`` or ``INQUIRE`` action; returns the flow's next action.
 
     ``now`` gives the engine's time (seconds); the attempt record notes how it was
-    settled (``voided`` or ``nothing_approved``).
+    settled (``voided`` or ``nothing_approved``), and the journal, when there is one,
+    records every result.
     """
     timeout_s = flow.timeout_ms / 1000.0
     if action == VOID:
@@ -70,11 +74,15 @@ async def carry_out(
         if voided == VOIDED:
             attempt.void = "voided"
             metrics.void(connector.acquirer, attempt.void)
+        if journal is not None:
+            journal.settled(payment_id, attempt, VOID_RESULT_NAMES[voided])
         return flow.on_void_result(voided, now())
     status = _status_result(await connector.status(attempt.key, timeout_s))
     if status == NOTHING_APPROVED:
         attempt.void = "nothing_approved"
         metrics.void(connector.acquirer, attempt.void)
+    if journal is not None:
+        journal.settled(payment_id, attempt, STATUS_RESULT_NAMES[status])
     return flow.on_status(status, now())
 
 
@@ -92,7 +100,8 @@ class LateReversals:
         self.horizon_s = horizon_s
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.journal: PaymentJournal | None = None  # set when the router keeps one
+        self._tasks: set[asyncio.Task[bool]] = set()
 
     @property
     def pending(self) -> int:
@@ -106,9 +115,9 @@ class LateReversals:
         flow: PaymentFlow,
         now: Callable[[], float],
         delay_s: float | None = None,
-    ) -> None:
+    ) -> asyncio.Task[bool]:
         """Keep settling ``attempt`` (the flow's unsettled one) until it is resolved or
-        the horizon passes."""
+        the horizon passes; the task's result says whether it was resolved."""
         attempt.void = UNCONFIRMED
         self.metrics.void(connector.acquirer, UNCONFIRMED)
         first = self.first_delay_s if delay_s is None else delay_s
@@ -118,8 +127,9 @@ class LateReversals:
         self._tasks.add(task)
         self.metrics.unresolved.set(len(self._tasks))
         task.add_done_callback(self._done)
+        return task
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[bool]) -> None:
         self._tasks.discard(task)
         self.metrics.unresolved.set(len(self._tasks))
         if not task.cancelled() and task.exception() is not None:
@@ -133,14 +143,17 @@ class LateReversals:
         flow: PaymentFlow,
         now: Callable[[], float],
         delay_s: float,
-    ) -> None:
+    ) -> bool:
         deadline = time.monotonic() + self.horizon_s
         fields = {"payment_id": payment_id, "acquirer": connector.acquirer, "key": attempt.key}
+        journal = self.journal
         while True:
             await asyncio.sleep(delay_s)
             action = flow.resettle(now())
             while action != FINISH:
-                action = await carry_out(action, flow, connector, attempt, self.metrics, now)
+                action = await carry_out(
+                    action, flow, connector, attempt, self.metrics, now, journal, payment_id
+                )
             if not flow.unsettled:
                 attempt.void = f"late_{attempt.void}"
                 self.metrics.void(connector.acquirer, attempt.void)
@@ -148,15 +161,17 @@ class LateReversals:
                     "uncertain attempt settled",
                     extra={"fields": {**fields, "result": attempt.void}},
                 )
-                return
+                return True
             attempt.void = UNCONFIRMED
             if time.monotonic() >= deadline:
                 self.metrics.void(connector.acquirer, "abandoned")
+                if journal is not None:  # left open there: the next start tries again
+                    journal.unresolved(payment_id, attempt)
                 log.warning(
                     "uncertain attempt still unresolved; reconcile against the acquirer's ledger",
                     extra={"fields": fields},
                 )
-                return
+                return False
             delay_s = min(max(delay_s * 2.0, self.first_delay_s), self.max_delay_s)
 
     async def close(self, grace_s: float = 0.0) -> None:

@@ -8,9 +8,15 @@ accepting payments and lets the ones in flight finish before the process exits.
 
 Limits against overload and slow clients: at most ``--max-connections`` client
 connections and requests at once (uvicorn's ``limit_concurrency``: above it uvicorn
-answers 503), a request body must arrive within ``--body-timeout`` seconds (else 408
+answers 503), a request head and then its body must each arrive within
+``--body-timeout`` seconds (a late head: the connection is closed; a late body: 408
 and the connection is closed), and at most ``--max-in-flight`` payments are routed at
 once (else 503 with Retry-After, before anything is done).
+
+``--journal PATH`` journals every payment in an SQLite file (created if missing): a
+router restarted on the same file answers every key it knew with its first answer and
+settles every attempt a crash left open before serving new payments
+(``router.recovery``). Without it the router keeps everything in memory.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
 from router.app import RouterSettings, create_app
 from router.engine.registry import check_strategies
+from router.head_deadline import protocol_with_head_deadline
 from router.logs import configure_logging
 from runtime.serving import TOKEN_ENV, add_service_arguments, server_config
 from scenarios.loader import ScenarioError, load_scenario
@@ -66,7 +75,26 @@ def run_router(
         log_config=None,
         limit_concurrency=max_connections,  # router only: the mocks keep no cap
     )
+    # a request head must arrive within the body deadline too (router.head_deadline)
+    config.http = protocol_with_head_deadline(settings.body_timeout_s)
     uvicorn.Server(config).run()
+
+
+def check_journal(path: str) -> str:
+    """Why ``path`` cannot hold the payment journal ("" when it can); makes its folder."""
+    target = Path(path)
+    if target.is_dir():
+        return "is a folder; give a file path"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(target)
+        try:
+            connection.execute("PRAGMA schema_version").fetchone()
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error) as exc:
+        return str(exc)
+    return ""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -123,8 +151,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--body-timeout",
         type=float,
         default=RouterSettings.body_timeout_s,
-        help="seconds a request body may take to arrive; then 408 and the connection "
-        f"is closed (default {RouterSettings.body_timeout_s:g})",
+        help="seconds a request's head (from the connection opening), then its body, may "
+        "take to arrive; then the connection is closed (a late body gets 408 first) "
+        f"(default {RouterSettings.body_timeout_s:g})",
     )
     parser.add_argument(
         "--pool-wait",
@@ -132,6 +161,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="seconds an acquirer call may wait for a pooled connection before failing "
         "as the router's own overload (default: the policy's attempt timeout)",
+    )
+    parser.add_argument(
+        "--journal",
+        default=None,
+        metavar="PATH",
+        help="payment journal file (SQLite, created if missing): with it a restarted "
+        "router replays every idempotency key and settles every attempt a crash left "
+        "open (default: none, everything in memory)",
     )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -164,6 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyError as exc:
         print(f"{args.scenario}: {exc.args[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.journal is not None:
+        problem = check_journal(args.journal)
+        if problem:
+            print(f"--journal {args.journal}: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     token = args.admin_token or os.environ.get(TOKEN_ENV) or ""
     if not token:
         token = secrets.token_urlsafe(18)
@@ -177,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool_wait_s=args.pool_wait,
         body_timeout_s=args.body_timeout,
         max_payments=args.max_payments,
+        journal_path=args.journal,
     )
     run_router(
         scenario,

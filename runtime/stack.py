@@ -217,11 +217,14 @@ def start_stack(
     log_dir: Path | None = None,
     router_args: Sequence[str] = (),
     startup_timeout_s: float = 30.0,
+    journal: Path | None = None,
 ) -> Stack:
     """Start the mock acquirers, then the router, each as a process, and wait until healthy.
 
     Port 0 picks a free port. The admin token (generated unless given) is shared by
-    both services and passed through the environment, not the command line.
+    both services and passed through the environment, not the command line. With
+    ``journal`` the router journals its payments in that file (``--journal``); a
+    restart (:meth:`Stack.restart_router`) passes the same file, so it replays it.
     """
     token = admin_token or secrets.token_urlsafe(24)
     env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
@@ -264,6 +267,8 @@ def start_stack(
             acquirers_url,
             *router_args,
         ]
+        if journal is not None:
+            args += ["--journal", str(journal)]
         if policy is not None:
             args += ["--policy", policy]
         stack.router = _spawn("router", args, env, f"http://{host}:{router_port}", log_dir)

@@ -17,6 +17,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -177,8 +178,13 @@ SERVE = [sys.executable, "-m", "routelab.cli", "serve"]
 
 
 def _serve(*args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    # the journal goes to a folder of its own, not .routelab/ in the working tree
+    folder = tempfile.mkdtemp(prefix="routelab-serve-")
     process = subprocess.Popen(
-        [*SERVE, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*SERVE, *args, "--dir", folder],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
 
