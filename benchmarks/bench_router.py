@@ -8,9 +8,11 @@ Idempotency-Key and a valid payment body) and one mock acquirer process, in one 
 (b) router: ``python -m router`` (one process), ``sr_window`` over three acquirers;
 (c) mock cost: a trivial raw ASGI handler against the mock acquirer endpoint hit
     directly (``acq_zero``, fixed 0 ms): mock_cost_ratio = raw_rps / mock_rps;
-(d) journal: a second router process, the same but with ``--journal`` (every payment
-    journaled, each attempt durable before it is sent, the answer before it goes out),
-    interleaved with the first: journal_ratio = journaled rps / router rps.
+(d) router variants, each a second router process the same as (b) but for one option,
+    interleaved with (b): ``--journal`` (every payment journaled, each attempt durable
+    before it is sent, the answer before it goes out): journal_ratio = journaled rps /
+    router rps; ``--attempt-log`` (one Parquet row per attempt, written off the request
+    path): attempt_log_ratio = logging rps / router rps.
 
 Maximum throughput: the best closed-loop rate over a few connection counts. Latency at
 half load: paced runs, N connections each waiting a random think time (uniform
@@ -21,7 +23,7 @@ get the same N and think time. router_added_p50 = router p50 - relay p50 of thos
 
     .venv/bin/python benchmarks/bench_router.py            # full, about four minutes
     .venv/bin/python benchmarks/bench_router.py --quick    # smoke test, under a minute
-    .venv/bin/python benchmarks/bench_router.py --only journal   # (d) alone, about a minute
+    .venv/bin/python benchmarks/bench_router.py --only variants  # (d) alone, a minute or two
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ TARGET_ROUTER_RPS = 2_000.0  # payments/s, one router process
 TARGET_ADDED_P50_MS = 2.0  # router p50 - relay p50 at half of the router's maximum rate
 TARGET_MOCK_COST = 2.0  # raw handler rps over mock rps
 TARGET_JOURNAL_RATIO = 0.8  # router with its journal over the router without
+TARGET_ATTEMPT_LOG_RATIO = 0.9  # router writing its attempt log over the router without
+
+# (d): name of the variant process -> (the option it adds, its endpoint label, JSON prefix,
+# the target it is held to)
+VARIANTS = {
+    "journaled": ("--journal", "router+journal", "journal", TARGET_JOURNAL_RATIO),
+    "logging": ("--attempt-log", "router+attempt log", "attempt_log", TARGET_ATTEMPT_LOG_RATIO),
+}
+VARIANT_FILES = {"journaled": "journal.sqlite", "logging": "attempts.parquet"}
 
 
 @dataclass(frozen=True)
@@ -277,29 +288,30 @@ def running(work_dir: Path, pinning: bool) -> Iterator[Bench]:
     )
     extras: dict[str, Service] = {}
     try:
-        journaled_port = free_port()
-        extras["journaled"] = spawn(
-            "journaled",
-            [
-                sys.executable,
-                "-m",
-                "router",
-                "--scenario",
-                str(SCENARIO_PATH),
-                "--policy",
-                POLICY,
-                "--port",
-                str(journaled_port),
-                "--acquirers-url",
-                stack.acquirers_url,
-                "--journal",
-                str(work_dir / "journal.sqlite"),
-                *router_args,
-            ],
-            f"http://127.0.0.1:{journaled_port}",
-            logs,
-            {**os.environ, TOKEN_ENV: token},
-        )
+        for name, (option, _, _, _) in VARIANTS.items():
+            port = free_port()
+            extras[name] = spawn(
+                name,
+                [
+                    sys.executable,
+                    "-m",
+                    "router",
+                    "--scenario",
+                    str(SCENARIO_PATH),
+                    "--policy",
+                    POLICY,
+                    "--port",
+                    str(port),
+                    "--acquirers-url",
+                    stack.acquirers_url,
+                    option,
+                    str(work_dir / VARIANT_FILES[name]),
+                    *router_args,
+                ],
+                f"http://127.0.0.1:{port}",
+                logs,
+                {**os.environ, TOKEN_ENV: token},
+            )
         relay_py = str(HERE / "relay.py")
         for name, mode, more in (
             ("relay", "relay", ["--acquirer-url", f"{stack.acquirers_url}/{RELAY_ACQUIRER}"]),
@@ -365,46 +377,62 @@ def half_load(
     return {label: median(group, "p50_ms") for label, group in runs.items()}, connections
 
 
-def journal_cost(bench: Bench, s: Settings) -> dict[str, Measured]:
-    """(d): the router with and without its journal, best closed-loop rates, interleaved;
-    each router alone on the server core while it is measured."""
-    router, journaled = router_endpoints(bench)
-    bench.place({"router": bench.server_cpus, "journaled": bench.server_cpus})
-    return closed_loop(bench, [router, journaled], s)
+def variant_cost(bench: Bench, s: Settings) -> dict[str, Measured]:
+    """(d): the router and each variant, best closed-loop rates, interleaved; each router
+    alone on the server core while it is measured."""
+    endpoints = router_endpoints(bench)
+    bench.place({e.server: bench.server_cpus for e in endpoints})
+    return closed_loop(bench, endpoints, s)
 
 
-def router_endpoints(bench: Bench) -> tuple[Endpoint, Endpoint]:
+def router_endpoints(bench: Bench) -> list[Endpoint]:
+    """The router of (b), then each variant."""
     approved = '"status":"approved"'
-    return (
+    return [
         Endpoint("router", bench.stack.router_url + "/v1/payments", "payment", approved, "router"),
-        Endpoint(
-            "router+journal",
-            bench.extras["journaled"].url + "/v1/payments",
-            "payment",
-            approved,
-            "journaled",
+        *(
+            Endpoint(label, bench.extras[name].url + "/v1/payments", "payment", approved, name)
+            for name, (_, label, _, _) in VARIANTS.items()
         ),
-    )
+    ]
 
 
-def journal_figures(journal: dict[str, Measured]) -> dict[str, Any]:
-    off, on = journal["router"], journal["router+journal"]
-    return {
-        **run_figures("journal_off", off),
-        **run_figures("journal_on", on),
-        "journal_ratio": round(on.run.rps / off.run.rps, 3),
-        "journal_ratio_cpu": round(on.rps_per_cpu / off.rps_per_cpu, 3),
-    }
+def variant_figures(runs: dict[str, Measured]) -> dict[str, Any]:
+    off = runs["router"]
+    out: dict[str, Any] = {}
+    for _, label, prefix, _ in VARIANTS.values():
+        on = runs[label]
+        out |= {
+            **run_figures(f"{prefix}_off", off),
+            **run_figures(f"{prefix}_on", on),
+            f"{prefix}_ratio": round(on.run.rps / off.run.rps, 3),
+            f"{prefix}_ratio_cpu": round(on.rps_per_cpu / off.rps_per_cpu, 3),
+        }
+    return out
 
 
-def journal_target(f: dict[str, Any]) -> Target:
-    return Target(
-        "router with journal / without (same run)",
-        f["journal_ratio"],
-        TARGET_JOURNAL_RATIO,
-        ">=",
-        "x",
-    )
+def variant_rows(f: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (
+            f"router with {label.removeprefix('router+')} / without",
+            fmt(f[f"{prefix}_ratio"], 2),
+            f"best closed-loop rates, same run; per CPU second: {fmt(f[f'{prefix}_ratio_cpu'], 2)}",
+        )
+        for _, label, prefix, _ in VARIANTS.values()
+    ]
+
+
+def variant_targets(f: dict[str, Any]) -> list[Target]:
+    return [
+        Target(
+            f"router with {label.removeprefix('router+')} / without (same run)",
+            f[f"{prefix}_ratio"],
+            goal,
+            ">=",
+            "x",
+        )
+        for _, label, prefix, goal in VARIANTS.values()
+    ]
 
 
 @dataclass(frozen=True)
@@ -417,7 +445,7 @@ class Results:
     paced_connections: int
     router_payments: int  # payments the router had routed (and kept records of) by the end
     router_rss_mb: float
-    journal: dict[str, Measured] = field(default_factory=dict)
+    variants: dict[str, Measured] = field(default_factory=dict)
 
     @property
     def all_runs(self) -> list[Measured]:
@@ -425,7 +453,7 @@ class Results:
             *self.top.values(),
             *self.paced.values(),
             *self.cost.values(),
-            *self.journal.values(),
+            *self.variants.values(),
         ]
 
 
@@ -453,7 +481,13 @@ def measure_all(bench: Bench, s: Settings) -> Results:
     server, client = bench.server_cpus, bench.client_cpus
     # (a), (b): the service under test alone on one core, the mocks and wrk on the other
     bench.place(
-        {"router": server, "journaled": server, "relay": server, "raw": server, "mock": client}
+        {
+            "router": server,
+            **dict.fromkeys(VARIANTS, server),
+            "relay": server,
+            "raw": server,
+            "mock": client,
+        }
     )
     progress("warm-up runs (not counted)")
     for endpoint in (relay, router, direct, raw):
@@ -466,8 +500,8 @@ def measure_all(bench: Bench, s: Settings) -> Results:
     rss = psutil.Process(bench.pids["router"]).memory_info().rss / 2**20
     # (d): the mocks back on the client core, each router alone on the server core
     bench.place({"mock": client})
-    journal = journal_cost(bench, s)
-    return Results(top, paced, cost, connections, bench.served["router"], rss, journal)
+    variants = variant_cost(bench, s)
+    return Results(top, paced, cost, connections, bench.served["router"], rss, variants)
 
 
 # --- report ------------------------------------------------------------------------------
@@ -522,7 +556,7 @@ def figures(r: Results, s: Settings, bench: Bench) -> dict[str, Any]:
         "durations_s": [s.duration_s, s.paced_s],
         "connection_counts": list(s.connections),
         "repeats": s.repeats,
-        **journal_figures(r.journal),
+        **variant_figures(r.variants),
     }
     for label, run in (("relay", p_relay), ("router", p_router), ("mock", p_mock)):
         out.update(
@@ -562,11 +596,7 @@ def report(r: Results, f: dict[str, Any], bench: Bench) -> None:
             f"raw handler rps / {ZERO_ACQUIRER} rps (fixed 0 ms); per CPU second: "
             f"{fmt(f['mock_cost_ratio_cpu'], 2)}",
         ),
-        (
-            "router with journal / without",
-            fmt(f["journal_ratio"], 2),
-            f"best closed-loop rates, same run; per CPU second: {fmt(f['journal_ratio_cpu'], 2)}",
-        ),
+        *variant_rows(f),
         (
             "upstream attempts per payment",
             fmt(f["upstream_attempts_per_payment"], 3),
@@ -612,33 +642,25 @@ def targets(f: dict[str, Any]) -> list[Target]:
             "ms",
         ),
         Target("mock cost (raw rps / mock rps)", f["mock_cost_ratio"], TARGET_MOCK_COST, "<=", "x"),
-        journal_target(f),
+        *variant_targets(f),
         Target("answers not 200 with a valid body", f["invalid_responses"], 0, "<="),
     ]
 
 
-def journal_only(bench: Bench, s: Settings) -> tuple[dict[str, Any], list[Target]]:
-    """(d) alone, after a warm-up of both routers."""
-    router, journaled = router_endpoints(bench)
+def variants_only(bench: Bench, s: Settings) -> tuple[dict[str, Any], list[Target]]:
+    """(d) alone, after a warm-up of every router."""
     bench.place({"mock": bench.client_cpus})
     progress("warm-up runs (not counted)")
-    for endpoint in (router, journaled):
+    for endpoint in router_endpoints(bench):
         bench.measure(endpoint, 32, s.warmup_s)
-    journal = journal_cost(bench, s)
-    found = journal_figures(journal)
-    rows = [m.describe() for m in journal.values()]
-    rows.append(
-        (
-            "router with journal / without",
-            fmt(found["journal_ratio"], 2),
-            f"best closed-loop rates, same run; per CPU second: "
-            f"{fmt(found['journal_ratio_cpu'], 2)}",
-        )
-    )
-    print_figures("router benchmark (d): the payment journal", rows)
-    found["invalid_responses"] = sum(m.run.invalid for m in journal.values())
-    found["only"] = "journal"
-    return found, [journal_target(found)]
+    runs = variant_cost(bench, s)
+    found = variant_figures(runs)
+    rows = [m.describe() for m in runs.values()]
+    rows += variant_rows(found)
+    print_figures("router benchmark (d): the router with its journal, with its attempt log", rows)
+    found["invalid_responses"] = sum(m.run.invalid for m in runs.values())
+    found["only"] = "variants"
+    return found, variant_targets(found)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -665,9 +687,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     parser.add_argument(
         "--only",
-        choices=["all", "journal"],
+        choices=["all", "variants", "journal"],
         default="all",
-        help="journal: only (d), the router with and without its journal",
+        help="variants (or journal): only (d), the router with and without its journal "
+        "and its attempt log",
     )
     args = parser.parse_args(argv)
     if wrk_executable() is None:
@@ -685,8 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="bench_router_") as tmp,
         running(Path(tmp), pinning=not args.no_pin) as bench,
     ):
-        if args.only == "journal":
-            found, checks = journal_only(bench, s)
+        if args.only in ("variants", "journal"):
+            found, checks = variants_only(bench, s)
         else:
             results = measure_all(bench, s)
             found = figures(results, s, bench)

@@ -15,7 +15,9 @@ acquirers' ledgers, and writes the run directory:
 - ``logs/``: the router's and the mocks' logs when the stack was started here;
 - ``journal.sqlite``: the router's payment journal when the stack was started here
   (a fresh one per run, like the mocks' ledgers: a router restarted during the run
-  replays it).
+  replays it);
+- ``attempts.parquet``: with ``--attempt-log``, one row per attempt, written by the
+  router (results/attempt_log.py holds the schema the simulator writes too).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class RunFailedError(RuntimeError):
     """The run could not complete: a service or Locust failed (exit code 1)."""
 
 
+ATTEMPT_LOG = "attempts.parquet"  # the router's attempt log, with --attempt-log
+
 @dataclass(frozen=True)
 class LoadTest:
     """What to run: ``routelab loadtest``'s arguments."""
@@ -92,6 +96,7 @@ class LoadTest:
     admin_token: str | None = None
     acquirers_url: str | None = None
     show_progress: bool = True
+    attempt_log: bool = False  # the router writes attempts.parquet into the run directory
 
 
 def prepare(test: LoadTest) -> RunPlan:
@@ -193,6 +198,7 @@ def _services(
             time_scale=plan.timeline.compression,
             log_dir=out / "logs",
             journal=journal,
+            router_args=["--attempt-log", str(out / ATTEMPT_LOG)] if test.attempt_log else (),
         )
         return (
             stack,

@@ -131,6 +131,14 @@ def loadtest_command(
         ),
     ] = DEFAULT_LATE_MS,
     overrides: SetOption = None,
+    attempt_log: Annotated[
+        bool,
+        typer.Option(
+            "--attempt-log",
+            help="The router writes one row per attempt to attempts.parquet in the run "
+            "directory (only for the stack this run starts).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Load-test the routing service with Locust: open-model arrivals from the scenario,
@@ -183,6 +191,7 @@ def loadtest_command(
             admin_token=admin_token,
             acquirers_url=acquirers_url,
             show_progress=not quiet,
+            attempt_log=attempt_log,
         )
         outcome = run_loadtest(test, errors)
     except (BadInputError, OptionError) as exc:

@@ -31,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from router.admin import admin_routes, json_response
 from router.admission import Admission
+from router.attempt_log import RouterAttemptLog
 from router.body_timeout import BodyDeadline
 from router.connectors import Connector
 from router.endpoint import PaymentEndpoint
@@ -87,6 +88,7 @@ class RouterSettings:
     late_check_horizon_s: float = 120.0
     shutdown_grace_s: float = 5.0
     journal_path: str | None = None  # the payment journal (SQLite); None: memory only
+    attempt_log_path: str | None = None  # one row per attempt (Parquet, CSV for .csv)
 
 
 def connectors_for(scenario: Scenario, transport: AcquirerTransport) -> dict[str, Connector]:
@@ -151,6 +153,11 @@ class RouterService:
 
     async def start(self) -> None:
         await self.transport.start()
+        if self.settings.attempt_log_path:
+            attempt_log = RouterAttemptLog(self.settings.attempt_log_path, self.router.fees)
+            self.metrics.watch_attempt_log(attempt_log)
+            attempt_log.start()
+            self.router.attempt_log = attempt_log
         if self.settings.journal_path:
             await self._replay(self.settings.journal_path)
         self.heap.start()
@@ -185,6 +192,8 @@ class RouterService:
             await self.recovery.close()
         if self.journal is not None:
             await self.journal.close()  # what is queued is written first
+        if self.router.attempt_log is not None:
+            await self.router.attempt_log.close()
         await self.transport.close()
         self.heap.stop()
         self.parent.stop()

@@ -85,6 +85,19 @@ class PoolStats(Protocol):
     exhausted: int
 
 
+class _RowsWritten(Protocol):
+    rows_written: int
+
+
+class AttemptLogStats(Protocol):
+    """What the attempt log tells about itself (``router.attempt_log.RouterAttemptLog``)."""
+
+    @property
+    def writer(self) -> _RowsWritten: ...
+    @property
+    def dropped(self) -> int: ...
+
+
 class _PoolCollector(Collector):
     """The connection pool's occupancy and waits, read at scrape time."""
 
@@ -107,6 +120,23 @@ class _PoolCollector(Collector):
         waits.add_metric(["waited"], float(pool.waits - pool.exhausted))
         waits.add_metric(["exhausted"], float(pool.exhausted))
         yield waits
+
+
+class _AttemptLogCollector(Collector):
+    """The attempt log's rows written and dropped (a full buffer), read at scrape time."""
+
+    def __init__(self, log: AttemptLogStats) -> None:
+        self._log = log
+
+    def collect(self) -> Iterator[Metric]:
+        rows = CounterMetricFamily(
+            "routelab_router_attempt_log_rows",
+            "Attempt log rows, by what became of them",
+            labels=["result"],
+        )
+        rows.add_metric(["written"], float(self._log.writer.rows_written))
+        rows.add_metric(["dropped"], float(self._log.dropped))
+        yield rows
 
 
 class RouterMetrics:
@@ -191,6 +221,9 @@ class RouterMetrics:
 
     def watch_pool(self, pool: PoolStats) -> None:
         self.registry.register(_PoolCollector(pool))
+
+    def watch_attempt_log(self, log: AttemptLogStats) -> None:
+        self.registry.register(_AttemptLogCollector(log))
 
     def payment(self, outcome: str, acquirer: str | None, latency_s: float) -> None:
         key = (outcome, acquirer or "none")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from router.attempt_log import RouterAttemptLog
 from router.connectors import Connector
 from router.engine import Decision, PaymentFlow, RoutingEngine
 from router.engine.flow import FINISH, SEND
@@ -86,6 +87,7 @@ class PaymentRouter:
             policy, engine_for(scenario, policy, self.seed, 1), 1, wall_clock()
         )
         self.journal: PaymentJournal | None = None  # set when the router keeps one
+        self.attempt_log: RouterAttemptLog | None = None  # set when it writes one
 
     def swap_policy(self, policy: RoutingPolicy) -> ActivePolicy:
         """Serve ``policy`` from now on; payments already in flight finish on the old one."""
@@ -179,6 +181,8 @@ class PaymentRouter:
                 now,
                 delay_s=None if settling else 0.0,
             )
+        if self.attempt_log is not None:
+            self.attempt_log.payment(payment, flow, attempts)
         latency_s = clock() - t0
         record = self._record(
             request,
@@ -261,6 +265,7 @@ class PaymentRouter:
                 latency_ms,
                 answer.certain,
                 number=number,
+                sent_s=sent - self._start,
             )
         )
         self.metrics.attempt(acquirer, outcome.value, latency_ms / 1000.0)

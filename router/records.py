@@ -31,6 +31,7 @@ class AttemptRecord:
     certain: bool
     void: str | None = None  # voided / nothing_approved / unconfirmed / late_*
     number: int = 0  # the attempt's number in its payment (1-based), as journaled
+    sent_s: float = 0.0  # when it was sent: seconds since the router started (attempt log)
 
     def public(self) -> dict[str, Any]:
         """The attempt as the payment API shows it."""

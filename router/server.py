@@ -171,6 +171,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "open (default: none, everything in memory)",
     )
     parser.add_argument(
+        "--attempt-log",
+        default=None,
+        metavar="PATH",
+        help="write one row per attempt to PATH (Parquet; CSV for a .csv name), off the "
+        "request path (default: none)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     args = parser.parse_args(argv)
@@ -206,6 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problem:
             print(f"--journal {args.journal}: {problem}", file=sys.stderr)
             return EXIT_BAD_INPUT
+    if args.attempt_log is not None:
+        folder = Path(args.attempt_log).resolve().parent
+        if not folder.is_dir():
+            print(f"--attempt-log {args.attempt_log}: no such folder {folder}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     token = args.admin_token or os.environ.get(TOKEN_ENV) or ""
     if not token:
         token = secrets.token_urlsafe(18)
@@ -220,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         body_timeout_s=args.body_timeout,
         max_payments=args.max_payments,
         journal_path=args.journal,
+        attempt_log_path=args.attempt_log,
     )
     run_router(
         scenario,

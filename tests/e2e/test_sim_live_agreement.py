@@ -25,9 +25,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pytest
 
 from reports.fidelity import Tolerances, fidelity
+from results.attempt_log import read_attempt_log
 from results.contract import read_summary
 from results.pairing import pairing
 from scenarios.loader import load_scenario
@@ -85,7 +87,7 @@ def test_a_live_run_lands_where_the_simulator_says(tmp_path: Path) -> None:
     path.write_text(SCENARIO, encoding="utf-8")
     live_dir = tmp_path / "live"
     result = subprocess.run(
-        [*LOADTEST, str(path), "--out", str(live_dir), "--quiet"],
+        [*LOADTEST, str(path), "--out", str(live_dir), "--attempt-log", "--quiet"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -108,6 +110,13 @@ def test_a_live_run_lands_where_the_simulator_says(tmp_path: Path) -> None:
     assert check.refused is None
     assert len(check.judged) >= 7  # auth, first-attempt, two shares, three latencies
     assert not check.outside, check.sentence()
+    # both engines log their attempts in the one schema; the live router's log holds
+    # every payment it routed, each first attempt with the split's exact probability
+    log = read_attempt_log(live_dir / "attempts.parquet")
+    firsts = log.filter(pc.equal(log["attempt"], 1)).to_pylist()
+    assert len(firsts) >= live.payments
+    assert {(r["acquirer"], r["propensity"]) for r in firsts} == {("acq_a", 0.6), ("acq_b", 0.4)}
+    assert {r["engine"] for r in firsts} == {"live"}
     # the lifecycle ran in both: timeouts were voided and cascaded in both engines
     for summary in (simulated, live):
         assert summary.timeouts["timeouts"] > 0 and summary.timeouts["settled"] > 0
