@@ -83,6 +83,7 @@ class RunFailedError(RuntimeError):
 
 ATTEMPT_LOG = "attempts.parquet"  # the router's attempt log, with --attempt-log
 
+
 @dataclass(frozen=True)
 class LoadTest:
     """What to run: ``routelab loadtest``'s arguments."""
