@@ -58,9 +58,19 @@ def simulate(
     ] = None,
     overrides: SetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    oracle: Annotated[
+        bool,
+        typer.Option(
+            "--oracle/--no-oracle",
+            help="Also run the oracle on the same seeds: regret, detection and recovery.",
+        ),
+    ] = True,
 ) -> None:
     """Simulate a scenario in virtual time and write summary.json per policy."""
     from simulator import simulate as run_simulation
+    from simulator.yardsticks import OracleRuns
+
+    oracle_runs = OracleRuns() if oracle else None
 
     loaded = _load(scenario, overrides)
     names = policy or [loaded.policies[0].name]
@@ -74,7 +84,12 @@ def simulate(
     with simulation_progress(console, names, reps, disable=quiet) as progress:
         for name in names:
             result = run_simulation(
-                loaded, name, seed=seed, replications=replications, progress=progress.callback(name)
+                loaded,
+                name,
+                seed=seed,
+                replications=replications,
+                progress=progress.callback(name),
+                oracle=oracle_runs,
             )
             run_dir = out / name if len(names) > 1 else out
             result.write(run_dir)

@@ -21,6 +21,7 @@ import orjson
 from router.connectors import Connector
 from router.engine import Decision, PaymentFlow, RoutingEngine
 from router.engine.flow import FINISH, SEND
+from router.engine.schemes import scheme_rules
 from router.engine.strategies import AttemptResult
 from router.metrics import RouterMetrics
 from router.payment_request import CardPayment, PaymentRequest
@@ -49,6 +50,7 @@ def engine_for(scenario: Scenario, policy: RoutingPolicy, seed: int, version: in
         policy,
         np.random.Generator(np.random.PCG64(sequence)),
         acquirers=tuple(scenario.acquirer_names),
+        schemes=scheme_rules(scenario, live=True),
     )
 
 
@@ -113,7 +115,7 @@ class PaymentRouter:
         payment = CardPayment.from_request(request, payment_id, self._merchant_country)
         now = self.now
         decision = engine.decide(payment, t0 - self._start)
-        flow = engine.flow(decision, t0 - self._start)
+        flow = engine.flow(decision, t0 - self._start, payment)
         attempts: list[AttemptRecord] = []
         settling = False  # whether the flow tried to settle an unknown outcome itself
         self.metrics.in_flight.inc()
@@ -211,6 +213,7 @@ class PaymentRouter:
                 latency_ms,
                 fee,
                 at,
+                payment.card,
             )
         )
         attempts.append(
@@ -227,7 +230,7 @@ class PaymentRouter:
         self.metrics.attempt(acquirer, outcome.value, latency_ms / 1000.0)
         if outcome is OutcomeClass.TIMEOUT:
             return flow.on_timed_out(at)
-        return flow.on_answered(answer.code, info, answer.certain, at)
+        return flow.on_answered(answer.code, info, answer.certain, at, answer.advice)
 
     def _record(
         self,
@@ -243,25 +246,26 @@ class PaymentRouter:
     ) -> PaymentRecord:
         status, code, decline_class = flow.status, flow.code, flow.info.outcome
         acquirer = attempts[-1].acquirer if attempts else None
+        answer: dict[str, object] = {
+            "payment_id": payment_id,
+            "status": status,
+            "acquirer": acquirer,
+            "decline_class": None if status == "approved" else decline_class.value,
+            "code": code,
+            "rule": decision.rule,
+            "policy": active.policy.name,
+            "policy_version": active.version,
+            "latency_ms": round(latency_s * 1000.0, 3),
+            "attempts": [a.public() for a in attempts],
+        }
+        if flow.excess_attempts or flow.scheme_stopped:  # only when a scheme rule bit
+            answer["schemes"] = {
+                "fees": flow.scheme_fees,
+                "excess_attempts": flow.excess_attempts,
+                "stopped": flow.scheme_stopped,
+            }
         # copied: orjson's output keeps a 4 KB buffer, and this is kept for every payment
-        response = bytes(
-            memoryview(
-                orjson.dumps(
-                    {
-                        "payment_id": payment_id,
-                        "status": status,
-                        "acquirer": acquirer,
-                        "decline_class": None if status == "approved" else decline_class.value,
-                        "code": code,
-                        "rule": decision.rule,
-                        "policy": active.policy.name,
-                        "policy_version": active.version,
-                        "latency_ms": round(latency_s * 1000.0, 3),
-                        "attempts": [a.public() for a in attempts],
-                    }
-                )
-            )
-        )
+        response = bytes(memoryview(orjson.dumps(answer)))
         return PaymentRecord(
             payment_id,
             idempotency_key,

@@ -46,19 +46,23 @@ from scenarios.latency import (
 from scenarios.policy import (
     CustomStrategy,
     DeclineClass,
+    OracleStrategy,
     PriorityStrategy,
     RetryPolicy,
     RoutingPolicy,
     Rule,
     SegmentField,
     SrWindowStrategy,
+    StickyStrategy,
     Strategy,
     WeightedStrategy,
 )
+from scenarios.schemes import MastercardRules, Schemes, VisaRules
 from scenarios.traffic import (
     DEFAULT_BINS,
     AmountModel,
     ArrivalProfile,
+    CardPopulation,
     ConstantArrivals,
     DiurnalArrivals,
     FixedAmount,
@@ -82,6 +86,7 @@ __all__ = [
     "ApprovalEffect",
     "ApprovalModel",
     "ArrivalProfile",
+    "CardPopulation",
     "ConstantArrivals",
     "CustomStrategy",
     "DeclineClass",
@@ -100,9 +105,12 @@ __all__ = [
     "LatencyModel",
     "LognormalAmount",
     "LognormalLatency",
+    "MastercardRules",
     "Merchant",
     "Name",
     "NonNegative",
+    "Objective",
+    "OracleStrategy",
     "PaymentMix",
     "PiecewiseArrivals",
     "Positive",
@@ -114,15 +122,18 @@ __all__ = [
     "RoutingPolicy",
     "Rule",
     "Scenario",
+    "Schemes",
     "SegmentField",
     "Slo",
     "SpikeArrivals",
     "SrWindowStrategy",
     "Step",
+    "StickyStrategy",
     "Strategy",
     "Traffic",
     "UniformAmount",
     "UniformLatency",
+    "VisaRules",
     "WeightedStrategy",
     "Weights",
     "cross_check",
@@ -144,6 +155,19 @@ class Slo(StrictModel):
     achieved_ratio_min: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
 
+class Objective(StrictModel):
+    """What a payment is worth when fees count too: the cost-aware objective.
+
+    Per payment, 100 if approved (0 if not) minus ``lambda_pp_per_bps`` times the fees it
+    cost in basis points of its amount; a run's objective is the mean over payments,
+    100 * auth rate - lambda_pp_per_bps * cost in bps of the amount offered (pp). 0 ranks
+    by approval alone; 0.01 values an approval at its amount; 0.01 / margin at the
+    merchant's margin. The oracle routes by it, and regret is measured in it too.
+    """
+
+    lambda_pp_per_bps: Annotated[float, Field(ge=0.0, le=100.0)]
+
+
 # --- scenario --------------------------------------------------------------------------
 
 
@@ -161,6 +185,8 @@ class Scenario(StrictModel):
     traffic: Traffic
     policies: Annotated[list[RoutingPolicy], Field(min_length=1)]
     slo: Slo = Slo()
+    schemes: Schemes = Schemes()
+    objective: Objective | None = None
 
     @property
     def acquirer_names(self) -> list[str]:
@@ -221,10 +247,12 @@ def cross_check(scenario: Scenario) -> Iterator[tuple[str, str]]:
                     yield f"{path}[{a}]", f"unknown acquirer {name!r} (known: {known_text})"
             if len(set(acquirers)) != len(acquirers):
                 yield path, "an acquirer is listed twice"
-        strategy = policy.strategy
+        strategy, strategy_path = policy.strategy, f"{base}.strategy"
+        while isinstance(strategy, StickyStrategy):  # a wrapper: check what it wraps
+            strategy, strategy_path = strategy.inner, f"{strategy_path}.inner"
         if isinstance(strategy, WeightedStrategy):
             for path, acquirers, weights in [
-                (f"{base}.strategy.weights", policy.default, strategy.weights)
+                (f"{strategy_path}.weights", policy.default, strategy.weights)
             ] + [
                 (f"{base}.rules[{r}].weights", rule.acquirers, rule.weights or strategy.weights)
                 for r, rule in enumerate(policy.rules)

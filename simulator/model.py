@@ -44,16 +44,31 @@ from router.engine.flow import (
     VOIDED,
     PaymentFlow,
 )
+from router.engine.schemes import scheme_rules
 from router.engine.strategies import AttemptResult
+from scenarios.conditions import Condition
 from scenarios.sampler import Payment, PaymentSampler, arrival_times
 from scenarios.schema import RoutingPolicy, Scenario
 from scenarios.streams import BATCH, RunStreams, UniformStream
 from scenarios.taxonomy import APPROVED, TIMEOUT_CODE
 from simulator.capacity import CapacityQueue
 from simulator.observer import Observer
+from simulator.truth import BehaviourTruth
 
 # Per acquirer, for a batch of payments: fault uniforms, approval uniforms, base latency (ms).
 AcquirerDraws = tuple[list[float], list[float], list[float]]
+
+
+def watched_segments(scenario: Scenario) -> list[Condition]:
+    """The conditions of the scenario's incidents that hit only some payments, in the
+    order of its acquirers and their incidents, each once: the tally's watched segments
+    (``results.yardsticks`` measures detection and recovery within them)."""
+    found: list[Condition] = []
+    for acquirer in scenario.acquirers:
+        for incident in acquirer.incidents:
+            if incident.when != Condition() and incident.when not in found:
+                found.append(incident.when)
+    return found
 
 
 class Flight:
@@ -124,9 +139,18 @@ class Replication:
             scenario.traffic, scenario.merchant.country, self.streams.payments
         )
         self.engine = RoutingEngine(
-            policy, self.streams.routing, acquirers=tuple(names), propensities=propensities
+            policy,
+            self.streams.routing,
+            acquirers=tuple(names),
+            propensities=propensities,
+            schemes=scheme_rules(scenario),
+            truth=BehaviourTruth(self.behaviours, policy.retry.attempt_timeout_ms),
         )
-        self.tally = Tally(names, scenario.traffic.duration_s, scenario.bucket_s)
+        # incidents restricted to some payments: their segments are watched (yardsticks)
+        self._watches = watched_segments(scenario)
+        self.tally = Tally(
+            names, scenario.traffic.duration_s, scenario.bucket_s, watches=len(self._watches)
+        )
         self._progress = progress
         self._progress_steps = progress_steps
         self.arrived = 0
@@ -229,7 +253,7 @@ class Replication:
         if feedback and feedback[0][0] <= t:
             self._apply_feedback(t)
         engine = self.engine
-        flow = engine.flow(engine.decide(payment, t), t)
+        flow = engine.flow(engine.decide(payment, t), t, payment)
         issuer_code = self.issuer.decline_code(payment, self._issuer_u[i])
         self._number = number = self._number + 1
         flight = Flight(payment, flow, issuer_code, i, self._draws, t >= self._warmup, number - 1)
@@ -293,26 +317,28 @@ class Replication:
                 answer_in * 1000.0,
                 fee,
                 answer_at,
+                payment.card,
             )
             if self.event_per_step:
                 self._record_at(answer_at, result)
             else:
                 self._seq += 1
                 heappush(self._feedback, (answer_at, self._seq, result))
+        advice = outcome.advice
         if self.event_per_step:
             self._at(answer_at).callbacks.append(
-                lambda _: self._answered(flight, timed_out, code, answer_at)
+                lambda _: self._answered(flight, timed_out, code, advice, answer_at)
             )
         else:
-            self._answered(flight, timed_out, code, answer_at)
+            self._answered(flight, timed_out, code, advice, answer_at)
 
-    def _answered(self, flight: Flight, timed_out: bool, code: str, t: float) -> None:
+    def _answered(self, flight: Flight, timed_out: bool, code: str, advice: str, t: float) -> None:
         """The attempt's answer (or its timeout) reaches the router at ``t``."""
         flow = flight.flow
         if timed_out:
             self._step(flight, flow.on_timed_out(t), t)
         else:
-            self._step(flight, flow.on_answered(code, classify(code), True, t), t)
+            self._step(flight, flow.on_answered(code, classify(code), True, t, advice), t)
 
     def _step(self, flight: Flight, action: int, t: float) -> None:
         """Carry out the flow's action, decided at ``t``.
@@ -410,6 +436,8 @@ class Replication:
             tally.settled += flow.settled
             if flow.unsettled:
                 tally.unsettled += 1
+            if flow.excess_attempts or flow.scheme_stopped:
+                tally.scheme(flow.scheme_fees, flow.excess_attempts, flow.scheme_stopped)
             tally.payment(
                 flow.started_at,
                 flight.first,
@@ -420,3 +448,7 @@ class Replication:
                 flow.elapsed_ms,
                 flight.payment.amount,
             )
+            if self._watches and flight.first >= 0:
+                for w, condition in enumerate(self._watches):
+                    if condition.matches(flight.payment):
+                        tally.watched(w, flight.first, flow.started_at)

@@ -10,11 +10,12 @@ from typing import Any
 
 from results.contract import LatencyHistogram, RunSummary, write_run
 from results.identity import simulated_identity
-from results.summary import FROM_BEHAVIOUR_MODEL, build_summary, timeseries
+from results.summary import FROM_BEHAVIOUR_MODEL, build_summary, pool, timeseries
 from results.tally import Tally
 from scenarios.schema import Scenario
 from scenarios.streams import replication_seeds
 from simulator.model import Replication
+from simulator.yardsticks import OracleRuns
 
 # progress(replication index, fraction of that replication done)
 Progress = Callable[[int, float], None]
@@ -40,11 +41,15 @@ def simulate(
     seed: int | None = None,
     replications: int | None = None,
     progress: Progress | None = None,
+    oracle: OracleRuns | None = None,
 ) -> SimulationResult:
     """Run ``replications`` independent replications and pool them.
 
     Replication ``r`` of every policy uses the same seed, so policies run with the same
-    ``seed`` see the same payments and acquirer answers (common random numbers).
+    ``seed`` see the same payments and acquirer answers (common random numbers). With
+    ``oracle``, the oracle runs on the same seeds too (once per set-up, see
+    ``simulator.yardsticks``) and the summary carries the yardsticks against it; the time
+    series gains the oracle's approvals per bucket (``oracle_approved``).
     """
     chosen = scenario.policy(policy)
     seed = scenario.seed if seed is None else seed
@@ -62,12 +67,17 @@ def simulate(
             waits[name].append(queue.mean_wait_s * 1000.0)
     wall = time.perf_counter() - started
     summary = summarise(scenario, chosen.name, seed, tallies, wall, simulated / wall)
+    extra: dict[str, list[int]] = {}
+    if oracle is not None:
+        yardsticks, oracle_tallies = oracle.yardsticks_for(scenario, chosen, seed, tallies)
+        summary = summary.model_copy(update={"yardsticks": yardsticks})
+        extra["oracle_approved"] = pool(oracle_tallies).series_approved
     histogram = LatencyHistogram()
     for tally in tallies:
         histogram.merge(tally.latency)
     return SimulationResult(
         summary=summary,
-        timeseries=timeseries(tallies, scenario),
+        timeseries=timeseries(tallies, scenario, extra_columns=extra),
         histogram=histogram,
         queue_wait_ms={a: sum(w) / len(w) for a, w in waits.items()},
     )

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from router.engine.oracle import Oracle
+from router.engine.sticky import Sticky
 from router.engine.strategies import Priority, SrWindow, Strategy, StrategyContext, Weighted
 from scenarios.loader import ScenarioError
 from scenarios.schema import CustomStrategy, Scenario
@@ -33,6 +35,8 @@ STRATEGIES: dict[str, StrategyFactory] = {
     "priority": Priority,
     "weighted": Weighted,
     "sr_window": SrWindow,
+    "oracle": Oracle,
+    "sticky": Sticky,
 }
 
 
