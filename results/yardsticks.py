@@ -20,6 +20,9 @@ without payments are skipped. No further smoothing: instead a crossing counts on
 :data:`CONSECUTIVE` buckets in a row are past the threshold, and the time reported is
 the end of the first of them.
 
+Detection and recovery are measured for incidents that degrade A (lower approval, more
+errors or hung requests, slower answers); one that improves A has nothing to detect.
+
 **Share before.** A's share over the :data:`BEFORE_S` seconds before the incident starts,
 leaving out the warm-up and every time inside an incident of A (so a flapping acquirer
 is judged against its healthy share). Below :data:`MIN_SHARE_BEFORE` the policy hardly
@@ -33,7 +36,7 @@ within the incident; None when it never does (a static policy).
 **Recovery time.** From the incident's end until A's share is back to at least
 :data:`RECOVERED_AT` (half) of its share before, searched in the buckets that start
 after the end and before A's next incident (or the end of the run); None when it never
-is. The time resolution of both is one bucket: the earliest figure is one bucket.
+is, and not measured at all for an incident that lasts to the end of the run. The time resolution of both is one bucket: the earliest figure is one bucket.
 
 **Payments lost to the incident.** The oracle's approvals minus the policy's among the
 payments arriving from the incident's start to :data:`LOSS_AFTER_S` after its end (all
@@ -221,7 +224,21 @@ def _before_windows(
     return [(lo, hi) for lo, hi in windows if hi > lo]
 
 
+def degrades(incident: Incident) -> bool:
+    """Whether an incident makes its acquirer worse (detection and recovery make sense
+    only then; an acquirer that improves has nothing to be detected)."""
+    return (
+        incident.approval_delta < 0.0
+        or incident.error_rate > 0.0
+        or incident.timeout_rate > 0.0
+        or incident.latency_factor > 1.0
+    )
+
+
 def _time_to_event(values: list[float | None], applicable: list[bool]) -> TimeToEvent:
+    """``applicable`` empty: not measurable at all (a recovery after the run's end)."""
+    if not applicable:
+        values = [None] * len(values)
     happened = [v for v in values if v is not None]
     interval = t_interval(happened) if len(happened) >= 2 else None
     return TimeToEvent(
@@ -256,16 +273,16 @@ def incident_yardsticks(
             recoveries: list[float | None] = []
             shares: list[float] = []
             applicable: list[bool] = []
-            reason = ""
+            reason = "" if degrades(incident) else "the incident does not degrade the acquirer"
             for tally in policy:
                 mine, total = first_attempt_series(tally, acquirer.name, watch)
                 fine_s = tally.share_bucket_s
                 series = ShareSeries(mine, total, fine_s, _group(total, fine_s, befores))
                 before = series.share_between(befores)
                 shares.append(before)
-                applicable.append(before >= MIN_SHARE_BEFORE)  # NaN: nothing before
+                applicable.append(before >= MIN_SHARE_BEFORE and degrades(incident))
                 if not applicable[-1]:
-                    reason = (
+                    reason = reason or (
                         f"the policy sent {acquirer.name} under {MIN_SHARE_BEFORE:.0%} of the "
                         "segment's first attempts before the incident"
                         if not math.isnan(before)
@@ -294,7 +311,9 @@ def incident_yardsticks(
                     applicable=applicable,
                     not_applicable_because=reason or None,
                     detection=_time_to_event(detections, applicable),
-                    recovery=_time_to_event(recoveries, applicable),
+                    recovery=_time_to_event(
+                        recoveries, applicable if incident.end_s < recovery_stop else []
+                    ),
                     lost_payments=lost[0] if lost else None,
                     lost_payments_ci95=lost[1] if lost else (None, None),
                     lost_per_replication=lost[2] if lost else [],

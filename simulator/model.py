@@ -144,7 +144,7 @@ class Replication:
             acquirers=tuple(names),
             propensities=propensities,
             schemes=scheme_rules(scenario),
-            truth=BehaviourTruth(self.behaviours, policy.retry.attempt_timeout_ms),
+            truth=BehaviourTruth(self.behaviours, policy.retry),
         )
         # incidents restricted to some payments: their segments are watched (yardsticks)
         self._watches = watched_segments(scenario)

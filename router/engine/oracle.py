@@ -1,25 +1,38 @@
 """The oracle: the best routing possible, the yardstick every strategy is measured against.
 
-It knows what no router can: every acquirer's true probability of approving a payment
-at its time, incidents included, given to it as a :class:`Truth` in the strategy
-context by the simulator (which reads it off the acquirer behaviour model; the engine
-never imports that model). For each payment it puts the candidates in order of that
-probability, or, with ``lambda_pp_per_bps`` > 0, of the cost-aware objective
+It knows what no router can: for every acquirer, its true probability of approving a
+payment at its time (``p``, incidents included) and of failing in a way the policy's
+retry cascades (``q``), given to it as a :class:`Truth` in the strategy context by the
+simulator (which reads them off the acquirer behaviour model; the engine never imports
+that model). Each attempt is worth, in percentage points,
 
-    100 * p - lambda_pp_per_bps * (p * fee_if_approved + (1 - p) * fee_if_declined)
-                                  / amount * 10 000
+    v = 100 * p - lambda_pp_per_bps * (p * fee_if_approved + (1 - p) * fee_if_declined)
+                                      / amount * 10 000
 
-(percentage points; see ``scenarios.schema.Objective``). Ties keep the rule's order. It
-cascades under the policy's own retry policy, like any strategy: the oracle run of a
-policy is that policy with its strategy replaced, on the same seeds (common random
-numbers), so the difference is the routing decisions alone.
+(``lambda_pp_per_bps`` = 0: ``v`` is the approval probability; see
+``scenarios.schema.Objective``), and an order of candidates a1, a2, ... is worth its
+expected value over the cascade the retry policy allows (``max_attempts``):
+
+    v(a1) + q(a1) * v(a2) + q(a1) q(a2) * v(a3) + ...
+
+The oracle sends each payment down the order worth the most (every order of up to
+``max_attempts`` candidates is tried; ties keep the rule's order). With one attempt, or
+when nothing cascades, that is simply the best acquirer. It cascades under the policy's
+own retry policy, like any strategy: the oracle run of a policy is that policy with its
+strategy replaced, on the same seeds (common random numbers), so the difference is the
+routing decisions alone.
 
 It routes on probabilities, not outcomes: it does not know whether this payment will be
-approved, so luck still plays (it is the best *policy*, not a clairvoyant).
+approved, so luck still plays (it is the best *policy*, not a clairvoyant). What it
+leaves out: queueing for capacity, the latency budget, scheme fees, and the chance that
+an acquirer declines again what another declined (the behaviour model draws each
+acquirer's answer on its own).
 """
 
 from __future__ import annotations
 
+import math
+from itertools import permutations
 from typing import Protocol
 
 from router.engine.rules import Candidates
@@ -31,9 +44,18 @@ from scenarios.schema import OracleStrategy
 class Truth(Protocol):
     """What the simulator knows about its acquirers (see ``simulator.truth``)."""
 
+    @property
+    def max_attempts(self) -> int:
+        """How many attempts the policy's retry allows a payment."""
+        ...
+
     def approval(self, payment: PaymentAttributes, acquirer: str, now: float) -> float:
         """P(an attempt of ``payment`` sent to ``acquirer`` at ``now`` is approved), the
         issuer's own declines left out (the same at every acquirer)."""
+        ...
+
+    def cascade(self, payment: PaymentAttributes, acquirer: str, now: float) -> float:
+        """P(such an attempt fails in a way the policy's retry cascades)."""
         ...
 
     def fee(self, payment: PaymentAttributes, acquirer: str, approved: bool) -> float:
@@ -57,8 +79,8 @@ class Oracle(Strategy):
         self._truth: Truth = truth
         self._lambda = config.lambda_pp_per_bps
 
-    def score(self, payment: PaymentAttributes, acquirer: str, now: float) -> float:
-        """The acquirer's true score for the payment: P(approve), or the objective."""
+    def value(self, payment: PaymentAttributes, acquirer: str, now: float) -> float:
+        """What an attempt at the acquirer is worth: P(approve), or the objective (pp)."""
         truth = self._truth
         p = truth.approval(payment, acquirer, now)
         lam = self._lambda
@@ -71,7 +93,27 @@ class Oracle(Strategy):
 
     def order(self, payment: PaymentAttributes, candidates: Candidates, now: float) -> Ordering:
         acquirers = candidates.acquirers
-        if len(acquirers) == 1:
+        n = len(acquirers)
+        if n == 1:
             return Ordering(candidates.rule, acquirers, NO_SEGMENT, acquirers[0], False, 1.0)
-        order = rank(acquirers, [self.score(payment, a, now) for a in acquirers])
+        truth = self._truth
+        values = [self.value(payment, a, now) for a in acquirers]
+        depth = min(n, max(1, truth.max_attempts))
+        if depth == 1:
+            order = rank(acquirers, values)
+            return Ordering(candidates.rule, order, NO_SEGMENT, order[0], False, 1.0)
+        cascades = [truth.cascade(payment, a, now) for a in acquirers]
+        best: tuple[int, ...] = ()
+        best_worth = -math.inf
+        # in lexicographic order of the rule's positions: a tie keeps the rule's order
+        for head in permutations(range(n), depth):
+            worth = 0.0
+            reach = 1.0
+            for i in head:
+                worth += reach * values[i]
+                reach *= cascades[i]
+            if worth > best_worth + 1e-12:
+                best, best_worth = head, worth
+        chosen = [acquirers[i] for i in best]
+        order = (*chosen, *(a for a in acquirers if a not in chosen))
         return Ordering(candidates.rule, order, NO_SEGMENT, order[0], False, 1.0)

@@ -61,9 +61,7 @@ def test_advice_is_independent_of_the_decline_code_and_hung_requests_get_it_too(
 
 
 def test_no_advice_for_other_networks_nor_without_shares() -> None:
-    assert {o.advice for o in outcomes(behaviour(merchant_advice_codes={"03": 1.0}), VISA)} == {
-        ""
-    }
+    assert {o.advice for o in outcomes(behaviour(merchant_advice_codes={"03": 1.0}), VISA)} == {""}
     assert {o.advice for o in outcomes(behaviour(), MASTERCARD)} == {""}
 
 

@@ -23,7 +23,7 @@ from router.engine.strategies import (
 )
 from scenarios.conditions import PaymentAttributes
 from scenarios.sampler import Payment
-from scenarios.schema import Acquirer, OracleStrategy, RoutingPolicy, StickyStrategy
+from scenarios.schema import Acquirer, OracleStrategy, RetryPolicy, RoutingPolicy, StickyStrategy
 from scenarios.streams import UniformStream
 from scenarios.taxonomy import OutcomeClass
 from simulator.truth import BehaviourTruth
@@ -35,14 +35,26 @@ NEW_CARD = Payment(10_000, "EUR", "visa", "credit", "DE", "411111", False, -1)
 
 
 class FakeTruth:
-    """Approval probabilities and fees set by hand, per acquirer, changing at t=100."""
+    """Approval probabilities and fees set by hand, per acquirer, changing at t=100;
+    one attempt a payment unless said otherwise, and ``cascades`` P(a cascade)."""
 
-    def __init__(self, before: dict[str, float], after: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        before: dict[str, float],
+        after: dict[str, float] | None = None,
+        max_attempts: int = 1,
+        cascades: dict[str, float] | None = None,
+    ) -> None:
         self.before, self.after = before, after or before
         self.fees = {"acq_a": (10.0, 1.0), "acq_b": (200.0, 1.0), "acq_c": (50.0, 1.0)}
+        self.max_attempts = max_attempts
+        self.cascades = cascades or {}
 
     def approval(self, payment: PaymentAttributes, acquirer: str, now: float) -> float:
         return (self.before if now < 100.0 else self.after)[acquirer]
+
+    def cascade(self, payment: PaymentAttributes, acquirer: str, now: float) -> float:
+        return self.cascades.get(acquirer, 0.0)
 
     def fee(self, payment: PaymentAttributes, acquirer: str, approved: bool) -> float:
         ok, no = self.fees[acquirer]
@@ -90,11 +102,37 @@ def test_with_a_cost_weight_the_oracle_routes_by_the_objective() -> None:
         a: 100 * p - 0.05 * (p * truth.fees[a][0] + (1 - p) * truth.fees[a][1]) / 10_000 * 1e4
         for a, p in truth.before.items()
     }
-    assert o.score(CARD, "acq_b", 0.0) == pytest.approx(expected["acq_b"])
+    assert o.value(CARD, "acq_b", 0.0) == pytest.approx(expected["acq_b"])
     assert o.order(CARD, ALL, 0.0).acquirers == tuple(
         sorted(expected, key=expected.__getitem__, reverse=True)
     )
     assert o.order(CARD, ALL, 0.0).acquirers[0] == "acq_a"
+
+
+def test_with_cascades_the_oracle_routes_by_the_worth_of_the_whole_order() -> None:
+    # acq_b approves more at once, but what it fails never cascades; acq_a's failures do,
+    # and acq_c then rescues most of them
+    truth = FakeTruth(
+        {"acq_a": 0.90, "acq_b": 0.92, "acq_c": 0.85},
+        max_attempts=2,
+        cascades={"acq_a": 0.09, "acq_b": 0.0, "acq_c": 0.1},
+    )
+    # (a, b): 0.90 + 0.09 * 0.92 = 0.9828 beats (a, c) 0.9765 and (b, *) 0.92
+    assert oracle(truth).order(CARD, ALL, 0.0).acquirers == ("acq_a", "acq_b", "acq_c")
+    truth.max_attempts = 1
+    assert oracle(truth).order(CARD, ALL, 0.0).acquirers[0] == "acq_b"
+
+
+def test_when_a_cascade_rescues_either_way_the_cheap_acquirer_goes_first() -> None:
+    # both decline only what the other then approves: the order changes fees, not approval
+    truth = FakeTruth(
+        {"acq_a": 0.95, "acq_b": 0.96, "acq_c": 0.0},
+        max_attempts=2,
+        cascades={"acq_a": 0.05, "acq_b": 0.04},
+    )
+    two = Candidates("two", ("acq_b", "acq_a"), None)
+    assert oracle(truth, lam=0.0).order(CARD, two, 0.0).acquirers == ("acq_b", "acq_a")
+    assert oracle(truth, lam=0.02).order(CARD, two, 0.0).acquirers == ("acq_a", "acq_b")
 
 
 def test_without_the_simulators_truth_the_oracle_refuses_to_be_built() -> None:
@@ -121,7 +159,8 @@ def test_the_truth_is_the_behaviour_models_chance_of_an_approval_in_time() -> No
         timeout_rate=0.01,
         incidents=[{"start_s": 100, "end_s": 200, "approval_delta": -0.5, "latency_factor": 4.0}],
     )
-    truth = BehaviourTruth([model], attempt_timeout_ms=1_000.0)
+    retry = RetryPolicy(attempt_timeout_ms=1_000.0, budget_ms=5_000.0)
+    truth = BehaviourTruth([model], retry)
     # P(lognormal(400, 0.5) <= 1000) = Phi(ln 2.5 / 0.5)
     in_time = 0.96657
     assert truth.approval(CARD, "acq_a", 0.0) == pytest.approx(0.97 * 0.9 * in_time, abs=1e-4)
@@ -136,11 +175,22 @@ def test_the_truth_is_the_behaviour_models_chance_of_an_approval_in_time() -> No
     from mock_acquirers.behaviour import latency_quantile
 
     base_ms = latency_quantile(model.acquirer.latency, u[:, 2])
-    approved = 0
+    approved = cascaded = 0
     for (fault, approve, _), ms in zip(u.tolist(), base_ms.tolist(), strict=True):
         got = model.attempt(CARD, 150.0, None, fault, approve, ms)
-        approved += got.approved and got.service_ms <= 1_000.0
-    assert approved / len(u) == pytest.approx(truth.approval(CARD, "acq_a", 150.0), abs=0.006)
+        answered = got.service_ms <= 1_000.0
+        approved += got.approved and answered
+        # what the default retry cascades: a timeout, a technical error, 05, 91 or 96
+        cascaded += (not answered) or (not got.approved and got.code in ("05", "91", "96"))
+    n = len(u)
+    assert approved / n == pytest.approx(truth.approval(CARD, "acq_a", 150.0), abs=0.006)
+    assert cascaded / n == pytest.approx(truth.cascade(CARD, "acq_a", 150.0), abs=0.006)
+    assert truth.max_attempts == 2
+    # a policy that cascades nothing but timeouts
+    only_timeouts = BehaviourTruth([model], retry.model_copy(update={"cascade_on": ["timeout"]}))
+    assert only_timeouts.cascade(CARD, "acq_a", 0.0) == pytest.approx(
+        0.01 + 0.97 * (1 - in_time), abs=1e-5
+    )
 
 
 # --- sticky routing --------------------------------------------------------------------------

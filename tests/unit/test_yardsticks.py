@@ -207,3 +207,23 @@ def test_the_objective_weighs_cost_in_bps_of_the_amount_offered() -> None:
     assert yard.regret.lambda_pp_per_bps == 0.02
     assert yard.regret.oracle_objective_pp == pytest.approx(97.6)
     assert "5 s bucket" in yard.method and yard.incidents == []
+
+
+def test_an_incident_that_improves_the_acquirer_has_nothing_to_detect() -> None:
+    better = scenario([{"name": "up", "start_s": 600, "end_s": 1200, "approval_delta": 0.02}])
+    (found,) = incident_yardsticks(better, [], [tally(outage_share)], [tally(outage_share)])
+    assert found.applicable == [False]
+    assert found.detection.replications == 0 and found.detection.per_replication == [None]
+    assert found.not_applicable_because == "the incident does not degrade the acquirer"
+    assert found.lost_payments == 0.0
+    slower = scenario([{"name": "slow", "start_s": 600, "end_s": 1200, "latency_factor": 2.0}])
+    assert incident_yardsticks(slower, [], [tally(outage_share)], None)[0].applicable == [True]
+
+
+def test_an_incident_lasting_to_the_end_of_the_run_has_no_recovery_to_measure() -> None:
+    to_the_end = scenario(
+        [{"name": "slide", "start_s": 600, "end_s": 1800, "approval_delta": -0.1}]
+    )
+    (found,) = incident_yardsticks(to_the_end, [], [tally(outage_share)], None)
+    assert found.detection.per_replication == [15.0]
+    assert found.recovery.replications == 0 and found.recovery.per_replication == [None]
