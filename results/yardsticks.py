@@ -36,7 +36,8 @@ within the incident; None when it never does (a static policy).
 **Recovery time.** From the incident's end until A's share is back to at least
 :data:`RECOVERED_AT` (half) of its share before, searched in the buckets that start
 after the end and before A's next incident (or the end of the run); None when it never
-is, and not measured at all for an incident that lasts to the end of the run. The time resolution of both is one bucket: the earliest figure is one bucket.
+is, and not measured at all for an incident that lasts to the end of the run. The time
+resolution of both is one bucket: the earliest figure is one bucket.
 
 **Payments lost to the incident.** The oracle's approvals minus the policy's among the
 payments arriving from the incident's start to :data:`LOSS_AFTER_S` after its end (all

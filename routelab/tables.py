@@ -7,7 +7,7 @@ from rich.table import Table
 from results.contract import RunSummary
 from results.pairing import pairing
 from results.stats import defined, paired_difference
-from routelab.yardstick_rows import add_yardstick_rows, scheme_fees
+from routelab.yardstick_rows import add_yardstick_rows, scheme_text
 
 # A figure with nothing to compute it from is None in a summary read from disk and NaN
 # in one just simulated: both print as n/a.
@@ -110,7 +110,7 @@ def comparison_table(summaries: list[RunSummary]) -> Table:
         row(f"share {name}", [_pct(s.acquirer_share.get(name, 0.0)) for s in summaries])
     row("timeouts / settled / unsettled / reversed approvals", [lifecycle(s) for s in summaries])
     if any(s.schemes is not None and s.schemes.excess_attempts for s in summaries):
-        row("scheme fees (excess attempts)", [scheme_fees(s) for s in summaries])
+        row("scheme fees (excess attempts)", [scheme_text(s) for s in summaries])
     if any(s.schemes is not None and s.schemes.stopped_payments for s in summaries):
         row(
             "stopped by a scheme rule",

@@ -1,50 +1,14 @@
-"""The terminal table's rows for the oracle's yardsticks and the card schemes' fees."""
+"""The terminal table's rows for the oracle's yardsticks and the card schemes' fees
+(worded as the reports word them, ``reports.yardstick_rows``)."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
-from results.contract import IncidentYardstick, Regret, RunSummary, TimeToEvent
-from results.stats import defined
+from reports.yardstick_rows import lost_text, regret_text, scheme_text, time_text
+from results.contract import RunSummary
 
-
-def _pp(x: float | None) -> str:
-    return f"{x:+.2f} pp" if defined(x) else "n/a"
-
-
-def regret_text(regret: Regret, objective: bool = False) -> str:
-    """Regret against the oracle with its paired 95 % CI (pp)."""
-    estimate = regret.objective_pp if objective else regret.auth_rate_pp
-    low, high = regret.objective_pp_ci95 if objective else regret.auth_rate_pp_ci95
-    if not (defined(low) and defined(high)):
-        return _pp(estimate)
-    return f"{_pp(estimate)} [{low:+.2f}, {high:+.2f}]"
-
-
-def time_text(event: TimeToEvent) -> str:
-    """A detection or recovery time: median over the replications where it happened,
-    and in how many of those where it could be measured it did."""
-    if not event.replications:
-        return "n/a"
-    if event.median_s is None:
-        return f"never (0/{event.replications})"
-    return f"{event.median_s:.0f} s ({event.happened}/{event.replications})"
-
-
-def lost_text(incident: IncidentYardstick) -> str:
-    low, high = incident.lost_payments_ci95
-    if not defined(incident.lost_payments):
-        return "n/a"
-    if defined(low) and defined(high):
-        return f"{incident.lost_payments:,.0f} [{low:,.0f}, {high:,.0f}]"
-    return f"{incident.lost_payments:,.0f}"
-
-
-def scheme_fees(summary: RunSummary) -> str:
-    figures = summary.schemes
-    if figures is None:
-        return "n/a"
-    return f"{figures.fees / 100:,.2f} ({figures.excess_attempts:,})"
+__all__ = ["add_yardstick_rows", "scheme_text"]
 
 
 def add_yardstick_rows(table: Table, summaries: list[RunSummary]) -> None:

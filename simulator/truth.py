@@ -58,7 +58,8 @@ class BehaviourTruth:
         }
         self._stop_advice = {
             b.name: sum(
-                share for code, share in b.acquirer.merchant_advice_codes.items()
+                share
+                for code, share in b.acquirer.merchant_advice_codes.items()
                 if code in STOP_ADVICE
             )
             for b in behaviours

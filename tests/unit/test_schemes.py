@@ -108,7 +108,7 @@ def test_other_visa_codes_may_be_retried(code: str) -> None:
 
 def test_mastercard_advice_03_and_21_stop_and_other_advice_does_not() -> None:
     rules = rules_for()
-    assert STOP_ADVICE == {"03", "21"}
+    assert {"03", "21"} == STOP_ADVICE
     for advice in ("03", "21"):
         assert not rules.may_retry(CARD, "mastercard", "05", advice, 0.0)
         assert not rules.may_retry(-1, "mastercard", "05", advice, 0.0)
