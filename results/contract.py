@@ -95,6 +95,8 @@ class Regret(BaseModel):
     oracle_objective_pp: Ratio
     oracle_cost_bps: Ratio
     per_replication_pp: list[Ratio]
+    # the objective's regret per replication (files written before it: empty)
+    objective_per_replication_pp: list[Ratio] = []
 
 
 class TimeToEvent(BaseModel):

@@ -129,6 +129,10 @@ def regret(policy: Sequence[Tally], oracle: Sequence[Tally], lambda_pp_per_bps: 
             else math.nan
         ),
         per_replication_pp=[_r(o - p) for o, p in _pairs(policy, oracle)],
+        objective_per_replication_pp=[
+            _r(objective_pp(o, lambda_pp_per_bps) - objective_pp(p, lambda_pp_per_bps))
+            for p, o in zip(policy, oracle, strict=True)
+        ],
     )
 
 

@@ -17,6 +17,7 @@ from routelab.report import compare_command, report_command
 from routelab.serve import serve_command
 from routelab.set_option import SetOption, load_with_overrides
 from routelab.tables import comparison_table
+from routelab.tournament import tournament_command
 from scenarios.loader import ScenarioError
 from scenarios.schema import Scenario
 
@@ -103,6 +104,7 @@ app.command("serve")(serve_command)
 app.command("loadtest")(loadtest_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
+app.command("tournament")(tournament_command)
 
 
 @app.command()
