@@ -29,6 +29,7 @@ from results.stats import defined, holm, paired_p_value, t_interval
 
 ALPHA: Final = 0.05
 BASELINE: Final = "priority"  # the static policy the gap to the oracle is measured from
+MIN_GAP_PP: Final = 0.1  # a smaller gap between it and the oracle is not shared out
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Standings:
     rows: list[Row]
     tests: list[tuple[str, str, str, str, float]] = field(default_factory=list)
     # (scenario, metric, best, runner-up, p-value) for every best-vs-runner-up test
+    replications: dict[str, int] = field(default_factory=dict)  # per scenario, as played
 
 
 def _interval_text(values: list[float], fmt: str) -> str:
@@ -135,10 +137,17 @@ def row_of(summary: RunSummary, baseline: RunSummary | None) -> dict[str, Cell]:
         suffix = " (obj.)" if objective else ""
         cells["regret"] = Cell(regret, _interval_text(regret, "+.2f") + suffix)
         gaps = _regrets(baseline) if baseline is not None else []
-        if len(gaps) == len(regret) and gaps and min(gaps) > 0:
+        if len(gaps) == len(regret) and _shareable(gaps):
             closed = [100.0 * (g - m) / g for g, m in zip(gaps, regret, strict=True)]
             cells["gap_closed"] = Cell(closed, _interval_text(closed, ".0f"))
     return cells
+
+
+def _shareable(gaps: list[float]) -> bool:
+    """Whether the priority entrant's regret is a gap worth sharing out: positive in every
+    replication and at least :data:`MIN_GAP_PP` on average (a near-zero gap makes the
+    share closed noise divided by noise)."""
+    return bool(gaps) and min(gaps) > 0.0 and statistics.fmean(gaps) >= MIN_GAP_PP
 
 
 def _regrets(summary: RunSummary) -> list[float]:
@@ -186,6 +195,9 @@ def standings(matches: Sequence[tuple[str, str, RunSummary | None, str]]) -> Sta
             for e, summary, reason in entries
         ]
     table = Standings(rows)
+    table.replications = {
+        s: summary.replications for s, _, summary, _ in matches if summary is not None
+    }
     candidates: list[tuple[Row, Metric]] = []
     for scenario in dict.fromkeys(r.scenario for r in rows):
         played = [r for r in rows if r.scenario == scenario and r.cells and r.entrant != ORACLE_ROW]
@@ -214,7 +226,8 @@ LEGEND: Final = (
     "oracle's figure minus the entrant's, paired by replication (in the scenario's "
     "objective, 100 × auth rate − λ × cost bps, where it sets one: marked obj.). Gap closed: "
     "the share of the priority entrant's regret the entrant closes (in the same measure), "
-    "paired by replication. Detection and recovery: over every incident of the scenario and "
+    "paired by replication (n/a where that regret is under 0.1 pp or not positive in every "
+    "replication). Detection and recovery: over every incident of the scenario and "
     "every replication where they could be measured: median · mean [95 % CI] · happened/"
     "measured (see results/yardsticks.py for the definitions). **Bold**: best of the scenario "
     "and significantly better than the runner-up (paired t test over replications, "
