@@ -170,7 +170,9 @@ class Tally:
         """
         self.payments += 1
         self.offered_amount += amount
-        f = self.fine_bucket(t_arrival)
+        f = int(t_arrival * self._per_fine)
+        if f >= self.n_fine:
+            f = self.fine_bucket(t_arrival)
         if first_acquirer >= 0:
             self.first_attempts[first_acquirer] += 1
             self.fine_first[first_acquirer][f] += 1

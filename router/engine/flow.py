@@ -134,6 +134,7 @@ class PaymentFlow:
         "_card",
         "_network",
         "_next",
+        "_per_card",
         "_rules",
         "_schemes",
         "acquirer",
@@ -171,6 +172,8 @@ class PaymentFlow:
         self._schemes = schemes
         self._card = card
         self._network = network
+        # whether the card's own counts apply (a card key and room to count it)
+        self._per_card = schemes is not None and card >= 0 and schemes.capacity > 0
         self.scheme_fees = 0.0  # what the schemes charged for excess retries and declines
         self.excess_attempts = 0  # how many attempts those fees were for
         self.scheme_stopped = False  # a scheme rule stopped a cascade the policy allowed
@@ -214,14 +217,11 @@ class PaymentFlow:
         outcome = info.outcome
         if outcome is _APPROVED_CLASS:
             return self._finish(APPROVED, code, info, now)
-        schemes = self._schemes
-        if (
-            schemes is not None
-            and outcome in _DECLINE_CLASSES
-            and schemes.declined(self._card, self._network, now)
-        ):
-            self.excess_attempts += 1
-            self.scheme_fees += schemes.mastercard_fee
+        if self._per_card and outcome in _DECLINE_CLASSES:
+            schemes = self._schemes
+            if schemes is not None and schemes.declined(self._card, self._network, now):
+                self.excess_attempts += 1
+                self.scheme_fees += schemes.mastercard_fee
         nxt = self._cascade_to(info, now, code, advice)
         if nxt:
             return self._send(nxt, now)
@@ -300,14 +300,11 @@ class PaymentFlow:
         timeout_ms = self._rules.timeout_ms((now - self.started_at) * 1000.0)
         if timeout_ms <= 0.0:  # the budget is spent
             return self._finish(FAILED, self.code or TIMEOUT_CODE, self.info, now)
-        schemes = self._schemes
-        if (
-            self.attempts > 0
-            and schemes is not None
-            and schemes.retried(self._card, self._network, now)
-        ):
-            self.excess_attempts += 1
-            self.scheme_fees += schemes.visa_fee
+        if self._per_card and self.attempts > 0:
+            schemes = self._schemes
+            if schemes is not None and schemes.retried(self._card, self._network, now):
+                self.excess_attempts += 1
+                self.scheme_fees += schemes.visa_fee
         self.attempts += 1
         self.attempt = self.attempts
         self.acquirer = acquirer
