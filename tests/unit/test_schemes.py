@@ -284,3 +284,17 @@ def test_without_scheme_rules_the_flow_is_the_retry_policy_alone() -> None:
     f.start(0.0)
     assert decline(f, "05", 0.2, "03") == SEND
     assert (f.scheme_stopped, f.excess_attempts) == (False, 0)
+
+
+def test_a_card_taking_a_forgotten_cards_slot_starts_with_no_history() -> None:
+    rules = SchemeRules(schemes(), capacity=4)  # one set of four slots
+    for i in range(10):
+        rules.declined(100, "mastercard", float(i))  # card 100 at the day's limit
+    assert rules.declined(100, "mastercard", 20.0)  # its 11th: excess
+    for card in (101, 102, 103, 104):  # four newer cards push card 100 out
+        rules.declined(card, "mastercard", 30.0)
+    assert rules.evictions == 1
+    # card 105 takes a least recently used slot, whose earlier cards' declines must not
+    # carry into its own count
+    assert not any(rules.declined(105, "mastercard", 40.0 + i) for i in range(10))
+    assert rules.declined(105, "mastercard", 60.0)
