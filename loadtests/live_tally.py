@@ -97,8 +97,9 @@ def count_answer(
     attempt the router reports (only the final attempt of an approved payment is an
     approval; the fee is the scenario's for that acquirer, nothing for one it does not
     know), the lifecycle counters from each attempt's class and ``void``, then one
-    ``payment``. Reversed approvals are not in an answer: they come from the acquirers'
-    ledgers after the run.
+    ``payment``, with the scheme fees the router reports (``schemes``) as the simulator
+    counts its own. Reversed approvals are not in an answer: they come from the
+    acquirers' ledgers after the run.
     """
     approved = answer.approved
     attempts = answer.attempts
@@ -122,6 +123,8 @@ def count_answer(
                 tally.settled += 1
             elif void == UNCONFIRMED or void.startswith(UNSETTLED_PREFIX):
                 tally.unsettled += 1
+    if answer.excess_attempts or answer.scheme_stopped:
+        tally.scheme(answer.scheme_fees, answer.excess_attempts, answer.scheme_stopped)
     outcome = OutcomeClass.APPROVED if approved else _final_class(answer)
     tally.payment(
         t, first, len(attempts), approved, answer.code, outcome, latency_ms, payment.amount

@@ -43,6 +43,10 @@ class PaymentAnswer:
     code: str
     decline_class: str | None
     attempts: tuple[Attempt, ...]
+    # what the card schemes' rules did: fees (minor units), attempts charged, a stop
+    scheme_fees: float = 0.0
+    excess_attempts: int = 0
+    scheme_stopped: bool = False
 
     @property
     def approved(self) -> bool:
@@ -64,22 +68,51 @@ def parse_answer(body: bytes | None) -> PaymentAnswer:
         raise AnswerError(f"unknown payment status {status!r}")
     if status == APPROVED and not attempts:
         raise AnswerError("approved without any attempt")
+    schemes = data.get("schemes")
+    if isinstance(schemes, dict):
+        try:
+            return PaymentAnswer(
+                status,
+                code,
+                data.get("decline_class"),
+                attempts,
+                float(schemes["fees"]),
+                int(schemes["excess_attempts"]),
+                bool(schemes["stopped"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AnswerError(f"not a payment answer's schemes ({type(exc).__name__})") from None
     return PaymentAnswer(status, code, data.get("decline_class"), attempts)
 
 
+def card_fingerprint(card: int) -> str:
+    """The token a card of the traffic's population travels as (never a card number):
+    what a PSP's card fingerprint is to a merchant, stable from payment to payment."""
+    return f"card-{card:07d}"
+
+
+def card_last4(card: int) -> str:
+    """A population card's last four digits: the same every time the card comes back."""
+    return f"{(card * 7_919 + 1_237) % 10_000:04d}"
+
+
 def payment_body(payment: Payment, last4: str, reference: str) -> bytes:
-    """The request body the router's API takes for ``payment``."""
+    """The request body the router's API takes for ``payment``; a card of the traffic's
+    population also sends its fingerprint, so the router knows it when it comes back."""
+    card: dict[str, str] = {
+        "bin": payment.bin,
+        "last4": last4,
+        "network": payment.network,
+        "type": payment.card_type,
+        "issuer_country": payment.issuer_country,
+    }
+    if payment.card >= 0:
+        card["fingerprint"] = card_fingerprint(payment.card)
     return orjson.dumps(
         {
             "amount": payment.amount,
             "currency": payment.currency,
-            "card": {
-                "bin": payment.bin,
-                "last4": last4,
-                "network": payment.network,
-                "type": payment.card_type,
-                "issuer_country": payment.issuer_country,
-            },
+            "card": card,
             "merchant_reference": reference,
         }
     )
@@ -115,7 +148,8 @@ class CardPayments:
         self.count += 1
         payment = self._sampler.next()
         key = self._prefix + str(self.count)
-        last4 = f"{int(self._last4.next() * 10_000):04d}"
+        u = self._last4.next()  # drawn for every payment: the stream never shifts
+        last4 = card_last4(payment.card) if payment.card >= 0 else f"{int(u * 10_000):04d}"
         return payment, key, payment_body(payment, last4, key)
 
 

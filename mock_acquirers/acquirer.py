@@ -131,7 +131,7 @@ class MockAcquirer:
         base_ms = latency_quantile(self.acquirer.latency, u_latency)
         outcome = self.behaviour.attempt(payment, t, issuer_code, u_fault, u_approve, base_ms)
         if force_approve:
-            outcome = AttemptOutcome(APPROVED, base_ms, False, False)
+            outcome = AttemptOutcome(APPROVED, base_ms, False, False, "")
         code = outcome.code
         if outcome.technical:
             counters.technical_errors += 1
@@ -144,7 +144,9 @@ class MockAcquirer:
         self._sequence = sequence = self._sequence + 1
         reference = f"{self._reference_prefix}{sequence % 10**12:012d}"
         approval = auth_code(sequence, self._salt) if code == APPROVED else ""
-        body = self._encode(request, code, reference, f"{sequence % 1_000_000:06d}", approval)
+        body = self._encode(
+            request, code, reference, f"{sequence % 1_000_000:06d}", approval, outcome.advice
+        )
         attempt = Attempt(
             request, t, code, body, reference, service_ms=outcome.service_ms, epoch=self.epoch
         )

@@ -15,6 +15,11 @@ An attempt is resolved from three uniforms:
   uniform, rescaled, picks the code);
 - ``u_latency``: the latency quantile.
 
+A Mastercard decline carries a Merchant Advice Code in the share the acquirer's
+``merchant_advice_codes`` set; the code is picked by ``u_fault`` rescaled within the
+region that let the attempt through (it is independent of ``u_approve``), so MACs add no
+draw and shift none.
+
 Issuer-intrinsic declines (insufficient funds, stolen card...) are decided by
 :class:`IssuerModel` once per payment, so they are the same at every acquirer.
 """
@@ -27,7 +32,7 @@ from functools import partial
 from typing import NamedTuple, overload
 
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 from scenarios.conditions import PaymentAttributes, SegmentKey
 from scenarios.fees import attempt_fee
@@ -45,6 +50,7 @@ from scenarios.schema import (
 from scenarios.taxonomy import APPROVED
 
 _EPS = 1e-12
+MASTERCARD = "mastercard"
 
 
 @overload
@@ -71,6 +77,29 @@ def latency_quantile(model: LatencyModel, u: float | np.ndarray) -> float | np.n
     raise TypeError(f"unknown latency model {model!r}")
 
 
+def latency_cdf(model: LatencyModel, ms: float) -> float:
+    """P(latency <= ``ms``): the inverse of :func:`latency_quantile`."""
+    if isinstance(model, FixedLatency):
+        return 1.0 if model.ms <= ms else 0.0
+    if isinstance(model, UniformLatency):
+        if model.high_ms <= model.low_ms:
+            return 1.0 if model.low_ms <= ms else 0.0
+        return min(1.0, max(0.0, (ms - model.low_ms) / (model.high_ms - model.low_ms)))
+    if isinstance(model, ExponentialLatency):
+        return 1.0 - math.exp(-max(0.0, ms) / model.mean_ms) if model.mean_ms > 0 else 1.0
+    if isinstance(model, LognormalLatency):
+        if ms <= 0.0:
+            return 0.0
+        if model.sigma == 0.0:
+            return 1.0 if model.median_ms <= ms else 0.0
+        return float(ndtr(math.log(ms / model.median_ms) / model.sigma))
+    if isinstance(model, EmpiricalLatency):
+        points = sorted(model.percentiles)
+        values = [model.percentiles[p] for p in points]
+        return float(np.interp(ms, values, points)) / 100.0
+    raise TypeError(f"unknown latency model {model!r}")
+
+
 def latency_mean(model: LatencyModel) -> float:
     """Mean latency in ms (exact where closed-form, else numerical)."""
     if isinstance(model, FixedLatency):
@@ -93,13 +122,15 @@ class AttemptOutcome(NamedTuple):
     for capacity comes on top). ``hung`` marks an answer that comes only after
     ``hang_ms``: the router has usually given up by then, yet the authorisation may
     have gone through: the unknown-outcome case. ``technical`` marks a fault of the
-    acquirer's own platform (the code is then its technical error code).
+    acquirer's own platform (the code is then its technical error code). ``advice`` is
+    the Merchant Advice Code a Mastercard decline carries, "" for none.
     """
 
     code: str
     service_ms: float
     hung: bool
     technical: bool
+    advice: str = ""  # a Mastercard Merchant Advice Code on a decline ("" for none)
 
     @property
     def approved(self) -> bool:
@@ -149,6 +180,9 @@ class AcquirerBehaviour:
         #: fixed void / status latency in ms, or None when it is drawn per request
         self.void_fixed_ms = self._fixed_ms(acquirer.void_latency)
         self.status_fixed_ms = self._fixed_ms(acquirer.status_latency)
+        advice = acquirer.merchant_advice_codes
+        self._advice_codes = [c for c in advice if advice[c] > 0.0]
+        self._advice_cdf = np.cumsum([advice[c] for c in self._advice_codes]).tolist()
 
     def _fixed_ms(self, model: LatencyModel | None) -> float | None:
         if model is None:
@@ -195,10 +229,11 @@ class AcquirerBehaviour:
         error_rate, timeout_rate, factor = acq.technical_error_rate, acq.timeout_rate, 1.0
         for incident in self._incidents:
             if incident.start_s <= t < incident.end_s and incident.when.matches(payment):
-                approval += incident.approval_delta
-                error_rate += incident.error_rate
-                timeout_rate += incident.timeout_rate
-                factor *= incident.latency_factor
+                w = incident.strength(t)  # 1 unless the incident ramps in or out
+                approval += incident.approval_delta * w
+                error_rate += incident.error_rate * w
+                timeout_rate += incident.timeout_rate * w
+                factor *= 1.0 + (incident.latency_factor - 1.0) * w
         return Conditions(
             min(1.0, max(0.0, approval)), min(1.0, error_rate), min(1.0, timeout_rate), factor
         )
@@ -248,21 +283,33 @@ class AcquirerBehaviour:
             error_rate, timeout_rate, factor = self._error_rate, self._timeout_rate, 1.0
         service_ms = base_latency_ms * factor
         if u_fault < error_rate:
-            return _new_outcome((self._error_code, service_ms, False, True))
+            return _new_outcome((self._error_code, service_ms, False, True, ""))
         hung = u_fault < error_rate + timeout_rate
         if hung:
             service_ms = self._hang_ms
         if issuer_code is not None:
             code = issuer_code
         elif u_approve < approval:
-            code = APPROVED
+            return _new_outcome((APPROVED, service_ms, hung, False, ""))
         else:
             # the same uniform, rescaled to [0, 1) within the decline region, picks the code
             v = (u_approve - approval) / (1.0 - approval) if approval < 1.0 else 0.0
             code = self._decline_codes[
                 min(bisect_right(self._decline_cdf, v), len(self._decline_codes) - 1)
             ]
-        return _new_outcome((code, service_ms, hung, False))
+        advice = ""
+        if self._advice_codes and payment.network == MASTERCARD:
+            advice = self._advice(u_fault, error_rate, timeout_rate, hung)
+        return _new_outcome((code, service_ms, hung, False, advice))
+
+    def _advice(self, u_fault: float, error_rate: float, timeout_rate: float, hung: bool) -> str:
+        """The Merchant Advice Code of a Mastercard decline, from ``u_fault`` rescaled to
+        [0, 1) within the region it fell in (hung, or answered in time)."""
+        low = error_rate if hung else error_rate + timeout_rate
+        high = min(1.0, error_rate + timeout_rate) if hung else 1.0
+        w = (u_fault - low) / (high - low) if high > low else 0.0
+        i = bisect_right(self._advice_cdf, w)
+        return self._advice_codes[i] if i < len(self._advice_codes) else ""
 
     def fee(self, payment: PaymentAttributes, approved: bool) -> float:
         """Fee in minor units for one attempt: per-attempt part, plus the rest if approved."""

@@ -31,10 +31,15 @@ from reports.figures import (
 )
 from reports.metrics import CLASS_LABELS, first_attempt_approved
 from reports.rundata import ATTEMPTS_PREFIX, Run
+from reports.yardstick_charts import mark_detection_and_recovery
 from results.stats import t_interval
 
 MIN_RATE_SPAN = 0.04  # keep a few pp of y range so bucket noise does not look like a crash
 MIN_BUCKET_PAYMENTS = 60  # fewer per point and a time series shows sampling noise
+MARKS = (
+    " Dotted lines: the failing acquirer's share of first attempts fell below 10 % of its"
+    " share before (median over replications); dash-dot: back to half of it."
+)
 
 
 def _time_axis(runs: Sequence[Run]) -> tuple[float, str]:
@@ -199,14 +204,18 @@ def acquirer_share_over_time(runs: Sequence[Run], labels: Sequence[str]) -> Char
                 step="post",
             )
         _shade_windows(ax, runs, div, outline=True)
+        marked = mark_detection_and_recovery(ax, runs, div)
         ax.set_ylim(0, 1)
         ax.set_xlim(left=0)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlabel(xlabel)
         ax.set_title(title)
         legend(ax, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        return render_chart(fig, title, caption + " Dashed red frames mark incidents.")
+        return render_chart(
+            fig, title, caption + " Dashed red frames mark incidents." + (MARKS if marked else "")
+        )
     fig, axes = new_figure((FULL[0], 3.2), ncols=len(acquirers), sharey=True)
+    marked = False
     for ax, acquirer in zip(axes, acquirers, strict=True):
         _shade_windows(ax, runs, div)
         for i, (run, label) in enumerate(zip(runs, labels, strict=True)):
@@ -219,6 +228,7 @@ def acquirer_share_over_time(runs: Sequence[Run], labels: Sequence[str]) -> Char
                     color=RUN_COLOURS[i % len(RUN_COLOURS)],
                     drawstyle="steps-post",
                 )
+        marked = mark_detection_and_recovery(ax, runs, div, acquirer) or marked
         ax.set_title(acquirer, fontsize=10)
         ax.set_ylim(0, 1.02)
         ax.set_xlim(left=0)
@@ -226,7 +236,9 @@ def acquirer_share_over_time(runs: Sequence[Run], labels: Sequence[str]) -> Char
         ax.set_xlabel(xlabel, fontsize=8)
     fig.suptitle(title, x=0.01, ha="left", fontweight="bold", fontsize=11)
     figure_legend(fig, axes[0])
-    return render_chart(fig, title, caption + " One panel per acquirer.")
+    return render_chart(
+        fig, title, caption + " One panel per acquirer." + (MARKS if marked else "")
+    )
 
 
 @styled

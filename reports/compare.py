@@ -37,6 +37,7 @@ from reports.metrics import (
 )
 from reports.rundata import Run, experiment_text, load_runs, run_labels
 from reports.verdict import comparison_sentence
+from reports.yardstick_charts import has_oracle, regret_over_time
 from results.contract import RunSummary
 from results.pairing import Pairing, pairing
 from results.stats import defined
@@ -270,6 +271,11 @@ def render_comparison(c: Comparison) -> str:
             "cost": charts.cost_vs_auth(runs, labels),
             "outcomes": charts.payment_outcomes(runs, labels),
             "declines": charts.declines(runs, labels),
+            **(
+                {"regret": regret_over_time(runs, labels)}
+                if any(has_oracle(r) for r in runs)
+                else {}
+            ),
         },
         notes=[CI_NOTE, *[METHOD_NOTES[m] for m in methods if m in METHOD_NOTES], UNITS_NOTE],
     )

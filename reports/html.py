@@ -30,6 +30,8 @@ from reports.metrics import (
 )
 from reports.rundata import Run, experiment_text, load_run
 from reports.verdict import run_sentences
+from reports.yardstick_charts import has_oracle, regret_over_time
+from reports.yardstick_rows import yardstick_rows
 from results.contract import RunSummary
 from results.stats import defined
 
@@ -234,7 +236,9 @@ def lifecycle_rows(s: RunSummary) -> list[dict[str, str]]:
 
 def run_charts(run: Run, label: str) -> dict[str, Chart]:
     runs, labels = [run], [label]
+    extra = {"regret": regret_over_time(runs, labels)} if has_oracle(run) else {}
     return {
+        **extra,
         "auth_rate": charts.auth_rate_over_time(runs, labels),
         "share": charts.acquirer_share_over_time(runs, labels),
         "outcomes": charts.payment_outcomes(runs, labels),
@@ -265,6 +269,7 @@ def render_run(run: Run) -> str:
             for name, share in s.acquirer_share.items()
         ],
         details=detail_rows(run),
+        yardsticks=yardstick_rows(s),
         notes=notes(f"{ATTEMPTS.label}: {ATTEMPTS.note}. {LATENCY_P95.label}: {LATENCY_P95.note}."),
     )
 

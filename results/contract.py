@@ -82,6 +82,71 @@ class IncidentWindow(BaseModel):
     end_s: float
 
 
+class Regret(BaseModel):
+    """A policy's regret against the oracle (``results.yardsticks``): oracle minus policy,
+    in percentage points, mean over replications with a paired 95 % interval."""
+
+    auth_rate_pp: Ratio
+    auth_rate_pp_ci95: tuple[Ratio, Ratio]
+    objective_pp: Ratio
+    objective_pp_ci95: tuple[Ratio, Ratio]
+    lambda_pp_per_bps: float  # the objective's weight of a bps of cost (0: auth rate alone)
+    oracle_auth_rate: Ratio
+    oracle_objective_pp: Ratio
+    oracle_cost_bps: Ratio
+    per_replication_pp: list[Ratio]
+    # the objective's regret per replication (files written before it: empty)
+    objective_per_replication_pp: list[Ratio] = []
+
+
+class TimeToEvent(BaseModel):
+    """Seconds until something happened, per replication (None: it never did)."""
+
+    per_replication: list[float | None]
+    replications: int  # replications where it could be measured (see ``applicable``)
+    happened: int  # of those, where it happened
+    median_s: float | None
+    mean_s: float | None
+    mean_ci95: tuple[Ratio, Ratio]
+
+
+class IncidentYardstick(BaseModel):
+    """How a policy met one incident: detection, recovery, payments lost to it."""
+
+    acquirer: str
+    name: str
+    start_s: float
+    end_s: float
+    segment: str  # the payments the incident hits ("all payments", or its condition)
+    share_before: Ratio  # the acquirer's share of the segment's first attempts before it
+    # per replication: False where the policy hardly used the acquirer before the incident
+    applicable: list[bool]
+    not_applicable_because: str | None = None
+    detection: TimeToEvent
+    recovery: TimeToEvent
+    lost_payments: Ratio  # oracle minus policy approvals around the incident (mean)
+    lost_payments_ci95: tuple[Ratio, Ratio]
+    lost_per_replication: list[float]
+
+
+class Yardsticks(BaseModel):
+    """The policy against the oracle on the same seeds (see ``results.yardsticks``)."""
+
+    method: str
+    share_bucket_s: float
+    regret: Regret
+    incidents: list[IncidentYardstick]
+
+
+class SchemeFigures(BaseModel):
+    """What the card schemes' rules did (``scenarios.schemes``): fees for excess retries
+    and declines (part of ``cost``), the attempts charged, payments a rule stopped."""
+
+    fees: float
+    excess_attempts: int
+    stopped_payments: int
+
+
 class RunSummary(BaseModel):
     """``summary.json``: the figures every report reads, for both engines."""
 
@@ -121,6 +186,10 @@ class RunSummary(BaseModel):
     # where reversed_approvals was counted: "behaviour model" (simulator), "acquirer
     # ledgers" (live), None where it is not known
     reversed_approvals_source: str | None = None
+    # the card schemes' fees and stops; None in files written before they were counted
+    schemes: SchemeFigures | None = None
+    # the oracle's yardsticks (simulator runs that ran the oracle); None otherwise
+    yardsticks: Yardsticks | None = None
     # engine-specific
     sim_payments_per_second: float | None = None
     offered_rate: float | None = None

@@ -109,3 +109,35 @@ def welch_difference(b: list[float], a: list[float]) -> Interval:
     dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1)) if se > 0 else na + nb - 2
     half = float(sps.t.ppf(0.975, dof)) * se
     return Interval(est, est - half, est + half, "welch", min(na, nb))
+
+
+def paired_p_value(b: list[float], a: list[float]) -> float:
+    """Two-sided p-value of the paired t test of mean(b - a) = 0 (NaN with fewer than
+    two pairs; 0 or 1 when the differences do not vary, as they then say it all)."""
+    if len(a) != len(b):
+        raise ValueError("paired replications must have the same count")
+    diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    if diff.size < 2:
+        return math.nan
+    sd = float(diff.std(ddof=1))
+    if sd == 0.0:
+        return 1.0 if float(diff.mean()) == 0.0 else 0.0
+    t = float(diff.mean()) / (sd / math.sqrt(diff.size))
+    return float(2.0 * sps.t.sf(abs(t), diff.size - 1))
+
+
+def holm(p_values: list[float], alpha: float = 0.05) -> list[bool]:
+    """Holm-Bonferroni: which of a family of tests reject at family-wise level ``alpha``.
+
+    Sorted ascending, the k-th smallest p-value (from 0) is compared with alpha / (m - k);
+    the first that is not below stops the rejections. NaN p-values never reject.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: (math.isnan(p_values[i]), p_values[i]))
+    rejected = [False] * m
+    for k, i in enumerate(order):
+        p = p_values[i]
+        if math.isnan(p) or p >= alpha / (m - k):
+            break
+        rejected[i] = True
+    return rejected

@@ -21,6 +21,7 @@ from results.contract import (
     LatencySummary,
     ReplicationFigures,
     RunSummary,
+    SchemeFigures,
 )
 from results.identity import RunIdentity
 from results.stats import rate_interval
@@ -167,6 +168,11 @@ def build_summary(
             if i.start_s < identity.timeline_s  # those the run reached
         ],
         per_replication=[replication_figures(r, t, names) for r, t in enumerate(tallies)],
+        schemes=SchemeFigures(
+            fees=round(pooled.scheme_fees, 2),
+            excess_attempts=pooled.excess_attempts,
+            stopped_payments=pooled.scheme_stops,
+        ),
         wall_seconds=round(wall_seconds, 3),
         identity=identity,
         reversed_approvals_source=reversed_approvals_source,

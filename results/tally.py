@@ -14,6 +14,16 @@ int attributes the engines increment directly, one meaning each:
   (settled in the background);
 - ``reversed_approvals``: approvals the acquirer made that a void reversed.
 
+For the yardsticks (detection and recovery of an incident, payments lost to it,
+``results.yardsticks``) it also keeps finer series, in buckets of ``share_bucket_s``
+(5 s, or the time bucket if that is finer): first attempts per acquirer and approvals,
+and first attempts per acquirer of the payments in each *watched* segment (an incident
+restricted to some payments; the driver calls :meth:`Tally.watched` for those). The
+scheme fees (``scheme_fees``, part of ``cost``), the attempts they were charged for
+(``excess_attempts``) and the payments a scheme rule stopped (``scheme_stops``) are
+counted at the payment's end (:meth:`Tally.scheme`), as is ``offered_amount``, the
+amount of every counted payment.
+
 A tally is plain data on the way out: :meth:`Tally.report` gives str keys, numbers and
 flat dicts and lists (msgpack- and JSON-safe), :meth:`Tally.from_report` reads it back,
 :meth:`Tally.merge` adds another tally or a report (replications pooled, Locust
@@ -29,7 +39,7 @@ from typing import Any
 from results.histogram import LatencyHistogram
 from scenarios.taxonomy import OutcomeClass
 
-REPORT_FORMAT = 1
+REPORT_FORMAT = 2
 # the lifecycle counters and the other whole-run counts, as report() names them
 INT_COUNTS = (
     "payments",
@@ -43,7 +53,12 @@ INT_COUNTS = (
     "unsettled",
     "reversed_approvals",
     "approved_amount",
+    "offered_amount",
+    "excess_attempts",
+    "scheme_stops",
 )
+# the finest the yardsticks' share series are cut (seconds)
+SHARE_BUCKET_S = 5.0
 
 
 class Tally:
@@ -63,6 +78,7 @@ class Tally:
         duration_s: float,
         bucket_s: float,
         open_ended: bool = False,
+        watches: int = 0,
     ) -> None:
         if not bucket_s > 0.0:
             raise ValueError(f"bucket_s must be positive, got {bucket_s!r}")
@@ -73,6 +89,18 @@ class Tally:
         # the 1e-9: a duration that is a whole number of buckets up to rounding
         self.n_buckets = max(1, math.ceil(duration_s / bucket_s - 1e-9))
         self._per_bucket = 1.0 / bucket_s
+        # the yardsticks' finer series: first attempts per acquirer, approvals, watches
+        self.share_bucket_s = min(SHARE_BUCKET_S, bucket_s)
+        self.n_fine = max(1, math.ceil(duration_s / self.share_bucket_s - 1e-9))
+        self._per_fine = 1.0 / self.share_bucket_s
+        self.fine_first: list[list[int]] = []
+        self.fine_approved = [0] * self.n_fine
+        self.watches = watches
+        self.watch_first: list[list[list[int]]] = [[] for _ in range(watches)]
+        self.offered_amount = 0
+        self.scheme_fees = 0.0
+        self.excess_attempts = 0
+        self.scheme_stops = 0
         self.payments = 0
         self.approved = 0
         self.first_attempt_approved = 0
@@ -141,8 +169,13 @@ class Tally:
         it had none (a live router may answer without trying any acquirer).
         """
         self.payments += 1
+        self.offered_amount += amount
+        f = int(t_arrival * self._per_fine)
+        if f >= self.n_fine:
+            f = self.fine_bucket(t_arrival)
         if first_acquirer >= 0:
             self.first_attempts[first_acquirer] += 1
+            self.fine_first[first_acquirer][f] += 1
         b = int(t_arrival * self._per_bucket)
         if b >= self.n_buckets:
             b = self.bucket(t_arrival)
@@ -155,6 +188,7 @@ class Tally:
             self.approved += 1
             self.approved_amount += amount
             self.series_approved[b] += 1
+            self.fine_approved[f] += 1
             if attempts == 1:
                 self.first_attempt_approved += 1
             else:
@@ -162,6 +196,31 @@ class Tally:
         else:
             self.declines_by_code[code] += 1
             self.declines_by_class[outcome.value] += 1
+
+    def fine_bucket(self, t: float) -> int:
+        """The share-series bucket of time ``t``."""
+        f = int(t * self._per_fine)
+        if f < self.n_fine:
+            return f
+        if self.open_ended:
+            self._grow_fine(f + 1)
+            return f
+        return self.n_fine - 1
+
+    def watched(self, watch: int, first_acquirer: int, t_arrival: float) -> None:
+        """A counted payment of watched segment ``watch`` had its first attempt at
+        acquirer number ``first_acquirer`` (call it besides :meth:`payment`)."""
+        self.watch_first[watch][first_acquirer][self.fine_bucket(t_arrival)] += 1
+
+    def scheme(self, fees: float, excess_attempts: int, stopped: bool) -> None:
+        """What the card schemes did to a counted payment: the fees they charged (added
+        to ``cost``), how many attempts those were for, and whether a rule stopped it."""
+        if fees:
+            self.scheme_fees += fees
+            self.cost += fees
+        self.excess_attempts += excess_attempts
+        if stopped:
+            self.scheme_stops += 1
 
     # -- shape ----------------------------------------------------------------------------
 
@@ -177,7 +236,22 @@ class Tally:
         self.attempts_by_acquirer.append(0)
         self.approvals_by_acquirer.append(0)
         self.series_attempts.append([0] * self.n_buckets)
+        self.fine_first.append([0] * self.n_fine)
+        for watch in self.watch_first:
+            watch.append([0] * self.n_fine)
         return index
+
+    def _grow_fine(self, n_fine: int) -> None:
+        extra = n_fine - self.n_fine
+        if extra <= 0:
+            return
+        self.fine_approved.extend([0] * extra)
+        for series in self.fine_first:
+            series.extend([0] * extra)
+        for watch in self.watch_first:
+            for series in watch:
+                series.extend([0] * extra)
+        self.n_fine = n_fine
 
     def _grow(self, n_buckets: int) -> None:
         extra = n_buckets - self.n_buckets
@@ -200,18 +274,26 @@ class Tally:
         """
         if isinstance(other, dict):
             other = Tally.from_report(other)
-        if other.bucket_s != self.bucket_s:
+        if other.bucket_s != self.bucket_s or other.share_bucket_s != self.share_bucket_s:
             raise ValueError(
                 f"cannot merge tallies with different buckets ({other.bucket_s:g} s "
                 f"into {self.bucket_s:g} s)"
             )
-        if other.n_buckets > self.n_buckets:
+        if other.n_buckets > self.n_buckets or other.n_fine > self.n_fine:
             if not self.open_ended:
                 raise ValueError(
                     f"cannot merge a tally of {other.n_buckets} buckets into one of "
                     f"{self.n_buckets}"
                 )
             self._grow(other.n_buckets)
+            self._grow_fine(other.n_fine)
+        if other.watches != self.watches:
+            if self.watches:
+                raise ValueError(
+                    f"cannot merge a tally of {other.watches} watched segments into one "
+                    f"of {self.watches}"
+                )
+            self._add_watches(other.watches)
         self.payments += other.payments
         self.approved += other.approved
         self.first_attempt_approved += other.first_attempt_approved
@@ -224,6 +306,10 @@ class Tally:
         self.reversed_approvals += other.reversed_approvals
         self.cost += other.cost
         self.approved_amount += other.approved_amount
+        self.offered_amount += other.offered_amount
+        self.scheme_fees += other.scheme_fees
+        self.excess_attempts += other.excess_attempts
+        self.scheme_stops += other.scheme_stops
         for j, name in enumerate(other.acquirers):
             a = self.acquirer_index(name)
             self.first_attempts[a] += other.first_attempts[j]
@@ -232,6 +318,15 @@ class Tally:
             mine, theirs = self.series_attempts[a], other.series_attempts[j]
             for b in range(other.n_buckets):
                 mine[b] += theirs[b]
+            pairs = [(self.fine_first[a], other.fine_first[j])]
+            pairs += [
+                (w[a], v[j]) for w, v in zip(self.watch_first, other.watch_first, strict=True)
+            ]
+            for mine, theirs in pairs:
+                for f in range(other.n_fine):
+                    mine[f] += theirs[f]
+        for f in range(other.n_fine):
+            self.fine_approved[f] += other.fine_approved[f]
         self.declines_by_code.update(other.declines_by_code)
         self.declines_by_class.update(other.declines_by_class)
         self.latency.merge(other.latency)
@@ -239,6 +334,11 @@ class Tally:
             self.series_payments[b] += other.series_payments[b]
             self.series_approved[b] += other.series_approved[b]
             self.series_latency_sum_ms[b] += other.series_latency_sum_ms[b]
+
+    def _add_watches(self, watches: int) -> None:
+        """Watched segments for a tally that had none (pooling starts from empty)."""
+        self.watches = watches
+        self.watch_first = [[[0] * self.n_fine for _ in self.acquirers] for _ in range(watches)]
 
     def report(self) -> dict[str, Any]:
         """Everything counted, as plain data: str keys, numbers, flat dicts and lists."""
@@ -274,6 +374,20 @@ class Tally:
             "series_attempts": {
                 name: list(series) for name, series in zip(names, self.series_attempts, strict=True)
             },
+            "offered_amount": self.offered_amount,
+            "scheme_fees": self.scheme_fees,
+            "excess_attempts": self.excess_attempts,
+            "scheme_stops": self.scheme_stops,
+            "share_bucket_s": self.share_bucket_s,
+            "n_fine": self.n_fine,
+            "fine_approved": list(self.fine_approved),
+            "fine_first": {
+                name: list(series) for name, series in zip(names, self.fine_first, strict=True)
+            },
+            "watch_first": [
+                {name: list(series) for name, series in zip(names, watch, strict=True)}
+                for watch in self.watch_first
+            ],
         }
         return report
 
@@ -284,8 +398,13 @@ class Tally:
             raise ValueError(f"not a tally report of format {REPORT_FORMAT}")
         bucket_s = float(report["bucket_s"])
         n_buckets = int(report["n_buckets"])
-        tally = cls([str(a) for a in report["acquirers"]], 0.0, bucket_s, True)
+        n_fine = int(report["n_fine"])
+        watches: list[dict[str, Any]] = report["watch_first"]
+        tally = cls([str(a) for a in report["acquirers"]], 0.0, bucket_s, True, len(watches))
+        if float(report["share_bucket_s"]) != tally.share_bucket_s:
+            raise ValueError("a tally report's share_bucket_s does not follow its bucket_s")
         tally._grow(n_buckets)
+        tally._grow_fine(n_fine)
         tally.open_ended = bool(report["open_ended"])
         tally.payments = int(report["payments"])
         tally.approved = int(report["approved"])
@@ -299,6 +418,10 @@ class Tally:
         tally.reversed_approvals = int(report["reversed_approvals"])
         tally.approved_amount = int(report["approved_amount"])
         tally.cost = float(report["cost"])
+        tally.offered_amount = int(report["offered_amount"])
+        tally.scheme_fees = float(report["scheme_fees"])
+        tally.excess_attempts = int(report["excess_attempts"])
+        tally.scheme_stops = int(report["scheme_stops"])
         first: dict[str, Any] = report["first_attempts"]
         tried: dict[str, Any] = report["attempts_by_acquirer"]
         approvals: dict[str, Any] = report["approvals_by_acquirer"]
@@ -308,6 +431,9 @@ class Tally:
             tally.attempts_by_acquirer[a] = int(tried[name])
             tally.approvals_by_acquirer[a] = int(approvals[name])
             tally.series_attempts[a] = [int(n) for n in series[name]]
+            tally.fine_first[a] = [int(n) for n in report["fine_first"][name]]
+            for w, watch in enumerate(watches):
+                tally.watch_first[w][a] = [int(n) for n in watch[name]]
         for code, n in report["declines_by_code"].items():
             tally.declines_by_code[str(code)] = int(n)
         for outcome, n in report["declines_by_class"].items():
@@ -317,11 +443,16 @@ class Tally:
         tally.series_payments = [int(n) for n in report["series_payments"]]
         tally.series_approved = [int(n) for n in report["series_approved"]]
         tally.series_latency_sum_ms = [float(x) for x in report["series_latency_sum_ms"]]
+        tally.fine_approved = [int(n) for n in report["fine_approved"]]
         lengths = [len(tally.series_payments), len(tally.series_approved)]
         lengths += [len(tally.series_latency_sum_ms)]
         lengths += [len(column) for column in tally.series_attempts]
         if any(n != n_buckets for n in lengths):
             raise ValueError(f"a tally report's series must have {n_buckets} buckets each")
+        fine = [len(tally.fine_approved)] + [len(column) for column in tally.fine_first]
+        fine += [len(column) for watch in tally.watch_first for column in watch]
+        if any(n != n_fine for n in fine):
+            raise ValueError(f"a tally report's share series must have {n_fine} buckets each")
         return tally
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ from routelab.report import compare_command, report_command
 from routelab.serve import serve_command
 from routelab.set_option import SetOption, load_with_overrides
 from routelab.tables import comparison_table
+from routelab.tournament import tournament_command
 from scenarios.loader import ScenarioError
 from scenarios.schema import Scenario
 
@@ -69,9 +70,19 @@ def simulate(
         bool, typer.Option("--attempt-log-csv", help="Write the attempt log as CSV instead.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    oracle: Annotated[
+        bool,
+        typer.Option(
+            "--oracle/--no-oracle",
+            help="Also run the oracle on the same seeds: regret, detection and recovery.",
+        ),
+    ] = True,
 ) -> None:
     """Simulate a scenario in virtual time and write summary.json per policy."""
     from simulator import simulate as run_simulation
+    from simulator.yardsticks import OracleRuns
+
+    oracle_runs = OracleRuns() if oracle else None
 
     loaded = _load(scenario, overrides)
     names = policy or [loaded.policies[0].name]
@@ -96,6 +107,7 @@ def simulate(
                 replications=replications,
                 progress=progress.callback(name),
                 attempt_log=log_path,
+                oracle=oracle_runs,
             )
             result.write(run_dir)
             results.append((run_dir, result.summary))
@@ -109,6 +121,7 @@ app.command("loadtest")(loadtest_command)
 app.command("report")(report_command)
 app.command("compare")(compare_command)
 app.command("calibrate")(calibrate_command)
+app.command("tournament")(tournament_command)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from rich.table import Table
 from results.contract import RunSummary
 from results.pairing import pairing
 from results.stats import defined, paired_difference
+from routelab.yardstick_rows import add_yardstick_rows, scheme_text
 
 # A figure with nothing to compute it from is None in a summary read from disk and NaN
 # in one just simulated: both print as n/a.
@@ -108,6 +109,15 @@ def comparison_table(summaries: list[RunSummary]) -> Table:
     for name in acquirers:
         row(f"share {name}", [_pct(s.acquirer_share.get(name, 0.0)) for s in summaries])
     row("timeouts / settled / unsettled / reversed approvals", [lifecycle(s) for s in summaries])
+    if any(s.schemes is not None and s.schemes.excess_attempts for s in summaries):
+        row("scheme fees (excess attempts)", [scheme_text(s) for s in summaries])
+    if any(s.schemes is not None and s.schemes.stopped_payments for s in summaries):
+        row(
+            "stopped by a scheme rule",
+            [f"{s.schemes.stopped_payments:,}" if s.schemes else "n/a" for s in summaries],
+        )
+    if any(s.yardsticks is not None for s in summaries):
+        add_yardstick_rows(table, summaries)
     if summaries[0].sim_payments_per_second is not None:
         row("simulated payments/s", [_num(s.sim_payments_per_second, ",.0f") for s in summaries])
     return table

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import HTTPException
 
 from router.card_data import CARD_NUMBER_PROBLEM, card_number_paths, redact
+from router.engine.registry import StrategyError
 from router.openapi import PaymentsPage, PolicyView, Problem
 from router.payments import ActivePolicy, PaymentRouter
 from scenarios.loader import ScenarioError, validate_policy
@@ -146,7 +147,10 @@ def admin_routes(router: PaymentRouter, admin_token: str) -> APIRouter:
         except _PolicyRefusedError as refused:
             return _refusal(refused.status, refused.problems)
         old = router.active
-        new = router.swap_policy(policy)
+        try:
+            new = router.swap_policy(policy)
+        except StrategyError as exc:  # a strategy this router cannot build (the oracle)
+            return _refusal(422, [(exc.field, exc.problem)])
         log.info(
             "policy changed",
             extra={

@@ -38,7 +38,8 @@ class AttemptAnswer:
 
     ``code`` is an ISO 8583 field-39 code (``"68"`` for a timeout) or a transport code
     (``HTTP_503``...); ``raw_code`` is what the acquirer actually said; ``certain`` is
-    False when the acquirer may have approved without the router knowing.
+    False when the acquirer may have approved without the router knowing; ``advice`` is
+    the Mastercard Merchant Advice Code a decline carried ("" for none).
     """
 
     code: str
@@ -46,6 +47,7 @@ class AttemptAnswer:
     raw_code: str
     certain: bool
     reference: str | None = None
+    advice: str = ""
 
     @property
     def approved(self) -> bool:
@@ -115,9 +117,18 @@ def bad_body_answer(detail: str) -> AttemptAnswer:
     return AttemptAnswer("BAD_BODY", technical_failure("BAD_BODY", detail), "BAD_BODY", False)
 
 
-def iso_answer(code: str, raw_code: str, reference: str | None) -> AttemptAnswer:
+def iso_answer(code: str, raw_code: str, reference: str | None, advice: str = "") -> AttemptAnswer:
     """A dialect-level answer already translated to an ISO code."""
-    return AttemptAnswer(code, classify(code), raw_code, True, reference)
+    return AttemptAnswer(code, classify(code), raw_code, True, reference, advice)
+
+
+def advice_code(value: object) -> str:
+    """A Merchant Advice Code as a dialect sends it ("03", or "03 : Do not try again"):
+    its two digits, or "" when it is missing or not one."""
+    if not isinstance(value, str):
+        return ""
+    head = value.split(":", 1)[0].strip()
+    return head if len(head) == 2 and head.isdigit() else ""
 
 
 class MalformedAnswerError(ValueError):

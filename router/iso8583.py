@@ -16,6 +16,7 @@ from router.connectors import (
     AttemptStatus,
     Connector,
     MalformedAnswerError,
+    advice_code,
     iso_answer,
 )
 from router.payment_request import CardPayment
@@ -75,7 +76,12 @@ class IsoConnector(Connector):
         if not isinstance(code, str) or not code:
             raise MalformedAnswerError("response_code missing or not a string")
         reference = data.get("stan")
-        return iso_answer(code, code, reference if isinstance(reference, str) else None)
+        return iso_answer(
+            code,
+            code,
+            reference if isinstance(reference, str) else None,
+            advice_code(data.get("merchant_advice_code")),
+        )
 
     def encode_void(self, key: str) -> tuple[str, bytes]:
         return "/iso/reversal", orjson.dumps({"mti": "0400", "rrn": key})

@@ -49,6 +49,14 @@ class AttemptView(_Doc):
     void: str | None = Field(None, description="how an uncertain outcome was settled")
 
 
+class SchemeView(_Doc):
+    """What the card schemes' rules did to the payment (present only when they did)."""
+
+    fees: float = Field(description="scheme fees for excess retries and declines, minor units")
+    excess_attempts: int = Field(description="attempts those fees were charged for")
+    stopped: bool = Field(description="a scheme rule stopped a retry the policy allowed")
+
+
 class PaymentAnswer(_Doc):
     """A payment's final answer (also ``GET /v1/payments/{payment_id}``)."""
 
@@ -67,6 +75,7 @@ class PaymentAnswer(_Doc):
         description="true when the router finished this payment after a restart, from "
         "its journal (no new attempt was sent)",
     )
+    schemes: SchemeView | None = None
 
 
 class Health(_Doc):

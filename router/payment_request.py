@@ -20,6 +20,7 @@ import pycountry
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from router.card_data import CARD_NUMBER_PROBLEM, contains_card_number, redact
+from router.engine.cards import card_key
 from scenarios.sampler import is_cross_border
 
 MAX_AMOUNT = 10**12  # minor units; far above any card authorisation
@@ -47,11 +48,15 @@ class Card(_Strict):
     network: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")]
     issuer_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    # a stable token for the card (a PSP's card fingerprint, a network token reference),
+    # never the card number: per-card scheme rules and sticky routing key on it
+    fingerprint: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{8,64}$")] | None = None
 
-    @field_validator("network", "type")
+    @field_validator("network", "type", "fingerprint")
     @classmethod
-    def _free_text(cls, value: str) -> str:
-        return _no_card_number(value)  # "visa4242424242424242" fits the pattern
+    def _free_text(cls, value: str | None) -> str | None:
+        # "visa4242424242424242" fits the pattern
+        return None if value is None else _no_card_number(value)
 
     @field_validator("issuer_country")
     @classmethod
@@ -87,6 +92,7 @@ class PaymentRequest(_Strict):
                     card.type,
                     card.issuer_country,
                     self.merchant_reference,
+                    card.fingerprint,
                 )
             ),
             digest_size=16,
@@ -120,6 +126,7 @@ class CardPayment:
     cross_border: bool
     merchant_country: str
     merchant_reference: str
+    card: int = -1  # the card's key (a hash of its fingerprint), -1 without one
 
     @classmethod
     def from_request(
@@ -138,6 +145,7 @@ class CardPayment:
             is_cross_border(card.issuer_country, merchant_country),
             merchant_country,
             request.merchant_reference or payment_id,
+            -1 if card.fingerprint is None else card_key(card.fingerprint),
         )
 
 
@@ -213,7 +221,7 @@ def _problem(error: Any) -> tuple[str, str]:
         if field.startswith("card."):
             return field, (
                 "unknown card field: the router accepts only bin, last4, network, "
-                "type and issuer_country, never a full card number"
+                "type, issuer_country and fingerprint, never a full card number"
             )
         return field, "unknown field"
     if kind == "missing":
@@ -230,4 +238,6 @@ _PATTERN_HINTS = {
     "card.network": "must be a lower-case network name, e.g. visa",
     "card.type": "must be a lower-case card type, e.g. credit or debit",
     "card.issuer_country": "must be an ISO 3166 alpha-2 code in capitals, e.g. DE",
+    "card.fingerprint": "must be 8 to 64 letters, digits, '-' or '_': a card token, never "
+    "the card number",
 }

@@ -22,6 +22,7 @@ from router.attempt_log import RouterAttemptLog
 from router.connectors import Connector
 from router.engine import Decision, PaymentFlow, RoutingEngine
 from router.engine.flow import FINISH, SEND
+from router.engine.schemes import scheme_rules
 from router.engine.strategies import AttemptResult
 from router.metrics import RouterMetrics
 from router.payment_journal import PaymentJournal, not_journaled
@@ -52,6 +53,7 @@ def engine_for(scenario: Scenario, policy: RoutingPolicy, seed: int, version: in
         np.random.Generator(np.random.PCG64(sequence)),
         acquirers=tuple(scenario.acquirer_names),
         fees=FeeSchedule(scenario.acquirers),
+        schemes=scheme_rules(scenario, live=True),
     )
 
 
@@ -118,7 +120,7 @@ class PaymentRouter:
         payment = CardPayment.from_request(request, payment_id, self._merchant_country)
         now = self.now
         decision = engine.decide(payment, t0 - self._start)
-        flow = engine.flow(decision, t0 - self._start)
+        flow = engine.flow(decision, t0 - self._start, payment)
         journal = self.journal
         if journal is not None:  # raises JournalRefusedError: refused, nothing attempted
             journal.started(
@@ -253,6 +255,7 @@ class PaymentRouter:
                 latency_ms,
                 fee,
                 at,
+                payment.card,
             )
         )
         attempts.append(
@@ -271,7 +274,7 @@ class PaymentRouter:
         self.metrics.attempt(acquirer, outcome.value, latency_ms / 1000.0)
         if outcome is OutcomeClass.TIMEOUT:
             return flow.on_timed_out(at)
-        return flow.on_answered(answer.code, info, answer.certain, at)
+        return flow.on_answered(answer.code, info, answer.certain, at, answer.advice)
 
     def _record(
         self,
@@ -296,6 +299,13 @@ class PaymentRouter:
             policy=active.policy.name,
             policy_version=active.version,
             latency_ms=latency_s * 1000.0,
+            schemes={
+                "fees": flow.scheme_fees,
+                "excess_attempts": flow.excess_attempts,
+                "stopped": flow.scheme_stopped,
+            }
+            if flow.excess_attempts or flow.scheme_stopped
+            else None,
         )
         return PaymentRecord(
             payment_id,

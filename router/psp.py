@@ -19,6 +19,7 @@ from router.connectors import (
     AttemptStatus,
     Connector,
     MalformedAnswerError,
+    advice_code,
     iso_answer,
     technical_failure,
 )
@@ -117,7 +118,8 @@ class PspConnector(Connector):
         raw_code = f"{result}:{reason}" if reason is not None else result
         code = iso_code(result, reason, raw_reason if isinstance(raw_reason, str) else None)
         if code is not None:
-            return iso_answer(code, raw_code, reference)
+            advice = advice_code(extra.get("merchantAdviceCode")) if isinstance(extra, dict) else ""
+            return iso_answer(code, raw_code, reference, advice)
         if result == "Error":
             # an error the table does not know is still the PSP's own failure
             return AttemptAnswer(

@@ -146,6 +146,7 @@ def payment_answer(
     policy_version: int,
     latency_ms: float,
     recovered: bool = False,
+    schemes: dict[str, Any] | None = None,
 ) -> bytes:
     """A payment's answer as the API gives it (the one shape, ``router.openapi``'s
     PaymentAnswer), for a payment routed now or finished after a restart."""
@@ -163,6 +164,8 @@ def payment_answer(
     }
     if recovered:
         answer["recovered"] = True
+    if schemes:  # only when a scheme rule bit
+        answer["schemes"] = schemes
     # copied: orjson's output keeps a 4 KB buffer, and this is kept for every payment
     return bytes(memoryview(orjson.dumps(answer)))
 

@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         scenario = load_scenario(args.scenario)
         scenario.policy(args.policy)  # an unknown policy fails before anything starts
-        check_strategies(scenario, args.scenario)
+        check_strategies(scenario, args.scenario, live=True)
     except ScenarioError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT

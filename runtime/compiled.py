@@ -52,6 +52,8 @@ COMPILED: tuple[str, ...] = (
     "router/engine/strategies/elimination.py",
     "router/engine/engine.py",
     "router/engine/flow.py",
+    "router/engine/cards.py",
+    "router/engine/schemes.py",
     "mock_acquirers/behaviour.py",
     "simulator/capacity.py",
     "results/tally.py",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from scenarios.conditions import Condition, StrictModel
 from scenarios.fees import attempt_fee
 from scenarios.fields import Delta, Name, NonNegative, Positive, Probability, ResponseCode, above
 from scenarios.latency import LatencyModel
+
+# a Mastercard Merchant Advice Code: two digits
+AdviceCode = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 
 
 class ApprovalEffect(StrictModel):
@@ -58,6 +61,11 @@ class Incident(StrictModel):
     Effects combine: approval shifts by ``approval_delta``, extra technical errors and
     hung requests occur with the given rates, and latency is multiplied by
     ``latency_factor``. ``when`` restricts the incident to matching payments.
+
+    An incident may come and go gradually instead of as a step: its effects grow
+    linearly from nothing at ``start_s`` to full strength ``ramp_in_s`` later, and fade
+    linearly to nothing over the last ``ramp_out_s`` before ``end_s`` (a drift, not an
+    outage). A latency factor ramps from 1 to ``latency_factor`` the same way.
     """
 
     name: str = "incident"
@@ -68,11 +76,32 @@ class Incident(StrictModel):
     error_rate: Probability = 0.0
     timeout_rate: Probability = 0.0
     latency_factor: Annotated[float, Field(gt=0.0)] = 1.0
+    ramp_in_s: NonNegative = 0.0
+    ramp_out_s: NonNegative = 0.0
 
     _ordered = field_validator("end_s")(above("start_s", "after"))
 
+    @model_validator(mode="after")
+    def _ramps_fit(self) -> Incident:
+        if self.ramp_in_s + self.ramp_out_s > self.end_s - self.start_s + 1e-9:
+            raise ValueError(
+                f"ramp_in_s + ramp_out_s ({self.ramp_in_s + self.ramp_out_s:g} s) must fit "
+                f"in the incident ({self.end_s - self.start_s:g} s)"
+            )
+        return self
+
     def active(self, t: float) -> bool:
         return self.start_s <= t < self.end_s
+
+    def strength(self, t: float) -> float:
+        """How much of its effects the incident has at ``t``: 0 outside, 1 at full."""
+        if not self.start_s <= t < self.end_s:
+            return 0.0
+        if self.ramp_in_s > 0.0 and t < self.start_s + self.ramp_in_s:
+            return (t - self.start_s) / self.ramp_in_s
+        if self.ramp_out_s > 0.0 and t > self.end_s - self.ramp_out_s:
+            return (self.end_s - t) / self.ramp_out_s
+        return 1.0
 
 
 class Acquirer(StrictModel):
@@ -82,6 +111,11 @@ class Acquirer(StrictModel):
     void (reversal or cancel) and a status inquiry; left out, each is a fixed latency
     equal to the median of ``latency``. The simulator, the mock acquirers and therefore
     the router all see the same figure.
+
+    ``merchant_advice_codes``: the share of this acquirer's Mastercard declines that
+    carry each Merchant Advice Code (``"03"``: do not try again, ``"21"``: payment
+    cancelled, both meaning stop; ``"01"``, ``"02"``... advise other things). Acquirers
+    differ in passing them on; left out, none does.
     """
 
     name: Name
@@ -98,12 +132,20 @@ class Acquirer(StrictModel):
     incidents: list[Incident] = []
     void_latency: LatencyModel | None = None
     status_latency: LatencyModel | None = None
+    merchant_advice_codes: dict[AdviceCode, Probability] = {}
 
     @field_validator("decline_codes")
     @classmethod
     def _no_approved_code(cls, codes: dict[str, float]) -> dict[str, float]:
         if "00" in codes:
             raise ValueError("must not contain '00' (approved): list decline codes only")
+        return codes
+
+    @field_validator("merchant_advice_codes")
+    @classmethod
+    def _shares(cls, codes: dict[str, float]) -> dict[str, float]:
+        if sum(codes.values()) > 1.0 + 1e-9:
+            raise ValueError(f"shares sum to {sum(codes.values()):g}, above 1")
         return codes
 
 

@@ -37,6 +37,8 @@ class PaymentAttributes(Protocol):
     def bin(self) -> str: ...
     @property
     def cross_border(self) -> bool: ...
+    @property
+    def card(self) -> int: ...  # the card's number or key, -1 when not known
 
 
 class StrictModel(BaseModel):

@@ -306,6 +306,36 @@ class CustomStrategy(StrictModel):
         return str(resolved)
 
 
+class OracleStrategy(StrictModel):
+    """The yardstick, not a strategy a router can run: knows every acquirer's true
+    approval probability for each payment at its time (incidents included) and routes
+    to the best one, by approval, or with ``lambda_pp_per_bps`` > 0 by the objective
+    100 * P(approve) - lambda_pp_per_bps * expected fee in bps of the amount. Only the
+    simulator has the truth it needs; the simulator runs it beside every policy."""
+
+    type: Literal["oracle"]
+    lambda_pp_per_bps: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+
+
+class StickyStrategy(StrictModel):
+    """Sticky routing: a returning card goes back to the acquirer that last approved it.
+
+    Unless that acquirer's score, as the ``inner`` strategy keeps it for the payment's
+    segment, has fallen below ``min_score`` (or, with ``max_gap``, more than that below
+    the best candidate's score): then, and for cards never approved, the inner strategy
+    decides. The inner strategy's scores are read at most once per ``refresh_s`` of the
+    engine's time. At most ``cards`` cards are remembered (least recently approved
+    forgotten first): memory is bounded.
+    """
+
+    type: Literal["sticky"]
+    inner: Strategy
+    min_score: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
+    max_gap: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    refresh_s: Positive = 1.0
+    cards: Annotated[int, Field(ge=16, le=10_000_000)] = 100_000
+
+
 Strategy = Annotated[
     PriorityStrategy
     | WeightedStrategy
@@ -315,10 +345,13 @@ Strategy = Annotated[
     | CostAwareStrategy
     | HierarchicalStrategy
     | EliminationStrategy
-    | CustomStrategy,
+    | CustomStrategy
+    | OracleStrategy
+    | StickyStrategy,
     Field(discriminator="type"),
 ]
-EliminationStrategy.model_rebuild()  # its inner strategy is any of the above
+EliminationStrategy.model_rebuild()  # their inner strategy is any of the above
+StickyStrategy.model_rebuild()
 
 
 class RetryPolicy(StrictModel):

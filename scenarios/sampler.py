@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import ndtri
 
+from scenarios.cards import CardChooser, population_uniforms
 from scenarios.schema import (
     ArrivalProfile,
     ConstantArrivals,
@@ -43,6 +44,9 @@ class Payment(NamedTuple):
     issuer_country: str
     bin: str
     cross_border: bool
+    # the card's number in the traffic's card population, -1 without one (a card never
+    # seen before): what per-card rules and sticky routing key on, never a card number
+    card: int = -1
 
 
 _new_payment = partial(tuple.__new__, Payment)
@@ -64,10 +68,11 @@ def card_payment(
     issuer_country: str,
     bin_: str,
     merchant_country: str,
+    card: int = -1,
 ) -> Payment:
     """A :class:`Payment` from a card's fields and the merchant's country."""
     cross_border = is_cross_border(issuer_country, merchant_country)
-    return Payment(amount, currency, network, card_type, issuer_country, bin_, cross_border)
+    return Payment(amount, currency, network, card_type, issuer_country, bin_, cross_border, card)
 
 
 # --- arrivals --------------------------------------------------------------------------
@@ -154,7 +159,12 @@ def _categorical(weights: dict[str, float]) -> tuple[list[str], np.ndarray]:
 
 class PaymentSampler:
     """Draws card payments from a traffic mix: network, card type, issuer country,
-    currency, amount and a BIN within the network's ranges, independently per payment."""
+    currency, amount and a BIN within the network's ranges, independently per payment.
+
+    With a card population (``traffic.cards``) each payment is made with one of its
+    cards (``Payment.card``), which brings its own network, card type, issuer country and
+    BIN (see ``scenarios.cards``); currency and amount are still drawn per payment.
+    """
 
     def __init__(self, traffic: Traffic, merchant_country: str, rng: np.random.Generator) -> None:
         mix = traffic.mix
@@ -179,25 +189,45 @@ class PaymentSampler:
             sizes = highs - lows + 1
             self._bins.append((lows, np.cumsum(sizes), sizes, int(sizes.sum())))
         self._buffer: list[Payment] = []
+        self._cards: CardChooser | None = None
+        if traffic.cards is not None:
+            # the population's attributes, drawn as payments' are, once per card
+            u = population_uniforms(traffic.cards)
+            self._card_network = np.searchsorted(self._network_cdf, u[:, 0], side="right")
+            self._card_type = np.searchsorted(self._type_cdf, u[:, 1], side="right")
+            self._card_country = np.searchsorted(self._country_cdf, u[:, 2], side="right")
+            self._card_bin = self._bin_values(self._card_network, u[:, 3])
+            # a child stream: choosing cards never shifts the payments' own draws
+            self._cards = CardChooser(traffic.cards, rng.spawn(1)[0])
 
     def draw(self, n: int) -> list[Payment]:
         """``n`` payments; consumes the same number of draws whatever the traffic is used for."""
         rng = self._rng
         u = rng.random((n, 6))
-        net = np.searchsorted(self._network_cdf, u[:, 0], side="right")
-        typ = np.searchsorted(self._type_cdf, u[:, 1], side="right")
-        ctry = np.searchsorted(self._country_cdf, u[:, 2], side="right")
         cur = np.searchsorted(self._currency_cdf, u[:, 3], side="right")
         amounts = self._draw_amounts(u[:, 5])
-        bins = self._draw_bins(net, u[:, 4])
+        if self._cards is None:
+            net = np.searchsorted(self._network_cdf, u[:, 0], side="right")
+            typ = np.searchsorted(self._type_cdf, u[:, 1], side="right")
+            ctry = np.searchsorted(self._country_cdf, u[:, 2], side="right")
+            bin_values = self._bin_values(net, u[:, 4])
+            cards = [-1] * n
+        else:
+            chosen = self._cards.choose(n)
+            net = self._card_network[chosen]
+            typ = self._card_type[chosen]
+            ctry = self._card_country[chosen]
+            bin_values = self._card_bin[chosen]
+            cards = chosen.tolist()
         columns = zip(
             amounts.tolist(),
             self._currency_names[cur].tolist(),
             self._network_names[net].tolist(),
             self._type_names[typ].tolist(),
             self._country_names[ctry].tolist(),
-            bins,
+            [f"{v:06d}" for v in bin_values.tolist()],
             self._country_cross_border[ctry].tolist(),
+            cards,
             strict=True,
         )
         # tuple.__new__ builds the named tuples in C: a third of the cost of Payment(...)
@@ -231,7 +261,8 @@ class PaymentSampler:
             return np.asarray(np.maximum(raw, 1), dtype=np.int64)
         raise TypeError(f"unknown amount model {model!r}")
 
-    def _draw_bins(self, network_idx: np.ndarray, u: np.ndarray) -> list[str]:
+    def _bin_values(self, network_idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Six-digit BINs as integers, uniform over each network's ranges."""
         values = np.empty(network_idx.size, dtype=np.int64)
         for k, (lows, cum_sizes, sizes, total) in enumerate(self._bins):
             mask = network_idx == k
@@ -241,4 +272,4 @@ class PaymentSampler:
             which = np.searchsorted(cum_sizes, pos, side="right")
             offset = pos - (cum_sizes[which] - sizes[which])
             values[mask] = lows[which] + offset
-        return [f"{v:06d}" for v in values.tolist()]
+        return values

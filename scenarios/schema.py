@@ -57,6 +57,7 @@ from scenarios.policy import (
     LearningStrategy,
     LevelField,
     Memory,
+    OracleStrategy,
     PriorityStrategy,
     RetryPolicy,
     RoutingPolicy,
@@ -64,16 +65,19 @@ from scenarios.policy import (
     ScoreBreaker,
     SegmentField,
     SrWindowStrategy,
+    StickyStrategy,
     Strategy,
     ThompsonStrategy,
     UcbStrategy,
     WeightedStrategy,
     WindowApproval,
 )
+from scenarios.schemes import MastercardRules, Schemes, VisaRules
 from scenarios.traffic import (
     DEFAULT_BINS,
     AmountModel,
     ArrivalProfile,
+    CardPopulation,
     ConstantArrivals,
     DiurnalArrivals,
     EmpiricalAmount,
@@ -102,6 +106,7 @@ __all__ = [
     "BetaApproval",
     "BetaPrior",
     "Breaker",
+    "CardPopulation",
     "ConstantArrivals",
     "CostAwareStrategy",
     "CustomStrategy",
@@ -127,10 +132,13 @@ __all__ = [
     "LevelField",
     "LognormalAmount",
     "LognormalLatency",
+    "MastercardRules",
     "Memory",
     "Merchant",
     "Name",
     "NonNegative",
+    "Objective",
+    "OracleStrategy",
     "PaymentMix",
     "PiecewiseArrivals",
     "Positive",
@@ -142,18 +150,21 @@ __all__ = [
     "RoutingPolicy",
     "Rule",
     "Scenario",
+    "Schemes",
     "ScoreBreaker",
     "SegmentField",
     "Slo",
     "SpikeArrivals",
     "SrWindowStrategy",
     "Step",
+    "StickyStrategy",
     "Strategy",
     "ThompsonStrategy",
     "Traffic",
     "UcbStrategy",
     "UniformAmount",
     "UniformLatency",
+    "VisaRules",
     "WeightedStrategy",
     "Weights",
     "WindowApproval",
@@ -176,6 +187,19 @@ class Slo(StrictModel):
     achieved_ratio_min: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
 
+class Objective(StrictModel):
+    """What a payment is worth when fees count too: the cost-aware objective.
+
+    Per payment, 100 if approved (0 if not) minus ``lambda_pp_per_bps`` times the fees it
+    cost in basis points of its amount; a run's objective is the mean over payments,
+    100 * auth rate - lambda_pp_per_bps * cost in bps of the amount offered (pp). 0 ranks
+    by approval alone; 0.01 values an approval at its amount; 0.01 / margin at the
+    merchant's margin. The oracle routes by it, and regret is measured in it too.
+    """
+
+    lambda_pp_per_bps: Annotated[float, Field(ge=0.0, le=100.0)]
+
+
 # --- scenario --------------------------------------------------------------------------
 
 
@@ -193,6 +217,8 @@ class Scenario(StrictModel):
     traffic: Traffic
     policies: Annotated[list[RoutingPolicy], Field(min_length=1)]
     slo: Slo = Slo()
+    schemes: Schemes = Schemes()
+    objective: Objective | None = None
 
     @property
     def acquirer_names(self) -> list[str]:
@@ -254,7 +280,7 @@ def cross_check(scenario: Scenario) -> Iterator[tuple[str, str]]:
             if len(set(acquirers)) != len(acquirers):
                 yield path, "an acquirer is listed twice"
         strategy, strategy_path = policy.strategy, f"{base}.strategy"
-        while isinstance(strategy, EliminationStrategy):  # a wrapper: check what it wraps
+        while isinstance(strategy, EliminationStrategy | StickyStrategy):  # wrappers
             strategy, strategy_path = strategy.inner, f"{strategy_path}.inner"
         if isinstance(strategy, WeightedStrategy):
             for path, acquirers, weights in [

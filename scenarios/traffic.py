@@ -178,11 +178,27 @@ class IssuerDeclines(StrictModel):
         return base
 
 
+class CardPopulation(StrictModel):
+    """The merchant's customers' cards: ``count`` distinct cards that come back.
+
+    Each payment is made with one card of the population, card ``k`` (from 1) drawn with
+    weight ``k ** -skew``: 0 makes every card equally likely, higher values make a few
+    loyal customers buy often while most cards are seen once or twice. A card keeps its
+    network, card type, issuer country and BIN from one payment to the next (drawn from
+    the payment mix once per card); amount and currency are drawn per payment. Without a
+    population every payment is made with a card never seen before.
+    """
+
+    count: Annotated[int, Field(ge=1, le=1_000_000)]
+    skew: Annotated[float, Field(ge=0.0, le=3.0)] = 0.0
+
+
 class Traffic(StrictModel):
     duration_s: Positive
     arrival: ArrivalProfile
     mix: PaymentMix
     issuer_declines: IssuerDeclines = IssuerDeclines()
+    cards: CardPopulation | None = None
 
 
 class Merchant(StrictModel):

@@ -44,8 +44,8 @@ def compress_timeline(scenario: Scenario, duration_s: float) -> Scenario:
         step["start_s"] *= factor
     for acquirer in data["acquirers"]:
         for incident in acquirer["incidents"]:
-            incident["start_s"] *= factor
-            incident["end_s"] *= factor
+            for key in ("start_s", "end_s", "ramp_in_s", "ramp_out_s"):
+                incident[key] *= factor
     return validate_scenario(_without_none(data), f"{scenario.name} (compressed)")
 
 

@@ -44,16 +44,31 @@ from router.engine.flow import (
     VOIDED,
     PaymentFlow,
 )
+from router.engine.schemes import scheme_rules
 from router.engine.strategies import AttemptResult
+from scenarios.conditions import Condition
 from scenarios.sampler import Payment, PaymentSampler, arrival_times
 from scenarios.schema import FeeSchedule, RoutingPolicy, Scenario
 from scenarios.streams import BATCH, RunStreams, UniformStream
 from scenarios.taxonomy import APPROVED, TIMEOUT_CODE, CodeInfo
 from simulator.capacity import CapacityQueue
 from simulator.observer import Observer
+from simulator.truth import BehaviourTruth
 
 # Per acquirer, for a batch of payments: fault uniforms, approval uniforms, base latency (ms).
 AcquirerDraws = tuple[list[float], list[float], list[float]]
+
+
+def watched_segments(scenario: Scenario) -> list[Condition]:
+    """The conditions of the scenario's incidents that hit only some payments, in the
+    order of its acquirers and their incidents, each once: the tally's watched segments
+    (``results.yardsticks`` measures detection and recovery within them)."""
+    found: list[Condition] = []
+    for acquirer in scenario.acquirers:
+        for incident in acquirer.incidents:
+            if incident.when != Condition() and incident.when not in found:
+                found.append(incident.when)
+    return found
 
 
 class Flight:
@@ -129,8 +144,14 @@ class Replication:
             acquirers=tuple(names),
             fees=FeeSchedule(scenario.acquirers),
             propensities=propensities,
+            schemes=scheme_rules(scenario),
+            truth=BehaviourTruth(self.behaviours, policy.retry),
         )
-        self.tally = Tally(names, scenario.traffic.duration_s, scenario.bucket_s)
+        # incidents restricted to some payments: their segments are watched (yardsticks)
+        self._watches = watched_segments(scenario)
+        self.tally = Tally(
+            names, scenario.traffic.duration_s, scenario.bucket_s, watches=len(self._watches)
+        )
         self._progress = progress
         self._progress_steps = progress_steps
         self.arrived = 0
@@ -233,7 +254,7 @@ class Replication:
         if feedback and feedback[0][0] <= t:
             self._apply_feedback(t)
         engine = self.engine
-        flow = engine.flow(engine.decide(payment, t), t)
+        flow = engine.flow(engine.decide(payment, t), t, payment)
         issuer_code = self.issuer.decline_code(payment, self._issuer_u[i])
         self._number = number = self._number + 1
         flight = Flight(payment, flow, issuer_code, i, self._draws, t >= self._warmup, number - 1)
@@ -303,25 +324,30 @@ class Replication:
                 answer_in * 1000.0,
                 fee,
                 answer_at,
+                payment.card,
             )
             if self.event_per_step:
                 self._record_at(answer_at, result)
             else:
                 self._seq += 1
                 heappush(self._feedback, (answer_at, self._seq, result))
+        advice = outcome.advice
         if self.event_per_step:
             self._at(answer_at).callbacks.append(
-                lambda _: self._answered(flight, timed_out, code, info, answer_at)
+                lambda _: self._answered(flight, timed_out, code, info, advice, answer_at)
             )
         else:
-            self._answered(flight, timed_out, code, info, answer_at)
+            self._answered(flight, timed_out, code, info, advice, answer_at)
 
     def _answered(
-        self, flight: Flight, timed_out: bool, code: str, info: CodeInfo, t: float
+        self, flight: Flight, timed_out: bool, code: str, info: CodeInfo, advice: str, t: float
     ) -> None:
         """The attempt's answer (or its timeout) reaches the router at ``t``."""
         flow = flight.flow
-        action = flow.on_timed_out(t) if timed_out else flow.on_answered(code, info, True, t)
+        if timed_out:
+            action = flow.on_timed_out(t)
+        else:
+            action = flow.on_answered(code, info, True, t, advice)
         if action == FINISH:  # the common cases first, without a call to _step
             self._finish(flight)
         elif action == SEND:
@@ -425,6 +451,8 @@ class Replication:
             tally.settled += flow.settled
             if flow.unsettled:
                 tally.unsettled += 1
+            if flow.excess_attempts or flow.scheme_stopped:
+                tally.scheme(flow.scheme_fees, flow.excess_attempts, flow.scheme_stopped)
             tally.payment(
                 flow.started_at,
                 flight.first,
@@ -435,3 +463,7 @@ class Replication:
                 flow.elapsed_ms,
                 flight.payment.amount,
             )
+            if self._watches and flight.first >= 0:
+                for w, condition in enumerate(self._watches):
+                    if condition.matches(flight.payment):
+                        tally.watched(w, flight.first, flow.started_at)

@@ -10,12 +10,13 @@ from typing import Any
 
 from results.contract import LatencyHistogram, RunSummary, write_run
 from results.identity import simulated_identity
-from results.summary import FROM_BEHAVIOUR_MODEL, build_summary, timeseries
+from results.summary import FROM_BEHAVIOUR_MODEL, build_summary, pool, timeseries
 from results.tally import Tally
 from scenarios.schema import Scenario
 from scenarios.streams import replication_seeds
 from simulator.attempt_log import AttemptLog
 from simulator.model import Replication
+from simulator.yardsticks import OracleRuns
 
 # progress(replication index, fraction of that replication done)
 Progress = Callable[[int, float], None]
@@ -42,6 +43,7 @@ def simulate(
     replications: int | None = None,
     progress: Progress | None = None,
     attempt_log: Path | None = None,
+    oracle: OracleRuns | None = None,
 ) -> SimulationResult:
     """Run ``replications`` independent replications and pool them.
 
@@ -49,7 +51,10 @@ def simulate(
     ``seed`` see the same payments and acquirer answers (common random numbers).
     ``attempt_log`` names a file (Parquet, or CSV for ``.csv``) to write one row per
     attempt to (results/attempt_log.py); decisions then carry their first-choice
-    probability even where it must be estimated.
+    probability even where it must be estimated. With ``oracle``, the oracle runs on the
+    same seeds too (once per set-up, see ``simulator.yardsticks``) and the summary carries
+    the yardsticks against it; the time series gains the oracle's approvals per bucket
+    (``oracle_approved``).
     """
     chosen = scenario.policy(policy)
     seed = scenario.seed if seed is None else seed
@@ -74,12 +79,17 @@ def simulate(
         log.close()
     wall = time.perf_counter() - started
     summary = summarise(scenario, chosen.name, seed, tallies, wall, simulated / wall)
+    extra: dict[str, list[int]] = {}
+    if oracle is not None:
+        yardsticks, oracle_tallies = oracle.yardsticks_for(scenario, chosen, seed, tallies)
+        summary = summary.model_copy(update={"yardsticks": yardsticks})
+        extra["oracle_approved"] = pool(oracle_tallies).series_approved
     histogram = LatencyHistogram()
     for tally in tallies:
         histogram.merge(tally.latency)
     return SimulationResult(
         summary=summary,
-        timeseries=timeseries(tallies, scenario),
+        timeseries=timeseries(tallies, scenario, extra_columns=extra),
         histogram=histogram,
         queue_wait_ms={a: sum(w) / len(w) for a, w in waits.items()},
     )

@@ -121,9 +121,11 @@ class Dialect(ABC):
         acquirer_reference: str,
         stan: str,
         auth_code: str,
+        advice: str = "",
     ) -> bytes:
         """The answer to an authorisation decided with ISO 8583 ``code``; ``auth_code`` is
-        empty unless approved."""
+        empty unless approved; ``advice`` is the Merchant Advice Code a Mastercard
+        decline carries ("" for none)."""
 
     @abstractmethod
     def void_answer(self, void: VoidRequest, attempt: AttemptView | None, voided: bool) -> bytes:

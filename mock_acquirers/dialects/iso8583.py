@@ -129,8 +129,11 @@ def parse_reversal(body: bytes) -> str:
     return required_text(data, "rrn", "rrn", MAX_KEY_LENGTH)
 
 
-def authorise_answer(rrn: str, code: str, stan: str, auth_code: str, acquirer: str) -> bytes:
-    """The ``0110`` answer; ``auth_code`` is sent only with an approval."""
+def authorise_answer(
+    rrn: str, code: str, stan: str, auth_code: str, acquirer: str, advice: str = ""
+) -> bytes:
+    """The ``0110`` answer; ``auth_code`` is sent only with an approval, a Merchant Advice
+    Code (Mastercard's DE 48 subelement 84) as ``merchant_advice_code`` only with one."""
     if code == APPROVED:
         return orjson.dumps(
             {
@@ -138,6 +141,17 @@ def authorise_answer(rrn: str, code: str, stan: str, auth_code: str, acquirer: s
                 "rrn": rrn,
                 "response_code": code,
                 "auth_code": auth_code,
+                "stan": stan,
+                "acquirer": acquirer,
+            }
+        )
+    if advice:
+        return orjson.dumps(
+            {
+                "mti": "0110",
+                "rrn": rrn,
+                "response_code": code,
+                "merchant_advice_code": advice,
                 "stan": stan,
                 "acquirer": acquirer,
             }
@@ -188,8 +202,9 @@ class IsoDialect(Dialect):
         acquirer_reference: str,
         stan: str,
         auth_code: str,
+        advice: str = "",
     ) -> bytes:
-        return authorise_answer(request.key, code, stan, auth_code, self.acquirer)
+        return authorise_answer(request.key, code, stan, auth_code, self.acquirer, advice)
 
     def void_answer(self, void: VoidRequest, attempt: AttemptView | None, voided: bool) -> bytes:
         return orjson.dumps(

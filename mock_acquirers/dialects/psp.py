@@ -62,6 +62,17 @@ PSP_REFUSALS: dict[str, tuple[str, str, str]] = {
 }
 UNKNOWN_REFUSAL = ("Refused", "0", "Unknown")
 
+# Mastercard Merchant Advice Codes, as the PSP quotes them beside a refusal.
+ADVICE_TEXTS: dict[str, str] = {
+    "01": "New account information available",
+    "02": "Cannot approve at this time, try again later",
+    "03": "Do not try again",
+    "04": "Token requirements not fulfilled for this token type",
+    "21": "Payment cancellation",
+    "24": "Retry after 1 hour",
+    "25": "Retry after 24 hours",
+}
+
 # Field-39 texts the PSP quotes in ``additionalData.refusalReasonRaw`` ("05 : Do not honour").
 ISO_TEXTS: dict[str, str] = {
     "00": "Approved",
@@ -201,8 +212,12 @@ def refusal_reason_raw(code: str) -> str:
     return f"{code} : {ISO_TEXTS.get(code, 'Unknown')}"
 
 
-def payment_answer(psp_reference: str, code: str, reference: str, auth_code: str) -> bytes:
-    """The ``/payments`` answer; refusal fields only when not Authorised."""
+def payment_answer(
+    psp_reference: str, code: str, reference: str, auth_code: str, advice: str = ""
+) -> bytes:
+    """The ``/payments`` answer; refusal fields only when not Authorised, and a Merchant
+    Advice Code in ``additionalData.merchantAdviceCode`` ("03 : Do not try again") only
+    with one."""
     if code == APPROVED:
         return orjson.dumps(
             {
@@ -213,6 +228,9 @@ def payment_answer(psp_reference: str, code: str, reference: str, auth_code: str
             }
         )
     result, reason_code, reason = psp_refusal(code)
+    extra = {"refusalReasonRaw": refusal_reason_raw(code)}
+    if advice:
+        extra["merchantAdviceCode"] = f"{advice} : {ADVICE_TEXTS.get(advice, 'Unknown')}"
     return orjson.dumps(
         {
             "pspReference": psp_reference,
@@ -220,7 +238,7 @@ def payment_answer(psp_reference: str, code: str, reference: str, auth_code: str
             "refusalReason": reason,
             "refusalReasonCode": reason_code,
             "merchantReference": reference,
-            "additionalData": {"refusalReasonRaw": refusal_reason_raw(code)},
+            "additionalData": extra,
         }
     )
 
@@ -273,8 +291,9 @@ class PspDialect(Dialect):
         acquirer_reference: str,
         stan: str,
         auth_code: str,
+        advice: str = "",
     ) -> bytes:
-        return payment_answer(acquirer_reference, code, request.reference, auth_code)
+        return payment_answer(acquirer_reference, code, request.reference, auth_code, advice)
 
     def void_answer(self, void: VoidRequest, attempt: AttemptView | None, voided: bool) -> bytes:
         reference: str | None = void.attempt_id if void.by_acquirer_reference else None

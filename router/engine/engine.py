@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from router.engine.flow import PaymentFlow
+from router.engine.oracle import Truth
 from router.engine.registry import make_strategy
 from router.engine.retry import RetryRules
 from router.engine.rules import RuleBook
+from router.engine.schemes import SchemeRules
 from router.engine.strategies import AttemptResult, Ordering, StrategyContext
 from scenarios.conditions import PaymentAttributes
 from scenarios.schema import FeeSchedule, RoutingPolicy
@@ -41,12 +43,16 @@ class RoutingEngine:
         fees: FeeSchedule | None = None,
         propensities: bool = True,
         field: str = "strategy",
+        schemes: SchemeRules | None = None,
+        truth: Truth | None = None,
     ) -> None:
         self.policy = policy
         self._rules = RuleBook(policy)
-        context = StrategyContext(UniformStream(rng), acquirers, propensities, fees)
+        context = StrategyContext(UniformStream(rng), acquirers, propensities, fees, truth=truth)
         self._strategy = make_strategy(policy.strategy, context, field)
         self.retry = RetryRules(policy.retry)
+        self.schemes = schemes
+        """The card schemes' rules every payment's lifecycle obeys (None: none)."""
         # read as a Python attribute: a user's strategy class (interpreted) sets its own
         self.learns: bool = bool(getattr(self._strategy, "learns", False))
         """Whether answers change later decisions (if not, feedback may be skipped)."""
@@ -55,9 +61,17 @@ class RoutingEngine:
         """Candidate acquirers for ``payment`` in attempt order (``now`` in seconds)."""
         return self._strategy.order(payment, self._rules.select(payment), now)
 
-    def flow(self, decision: Decision, now: float) -> PaymentFlow:
-        """The lifecycle of the payment ``decision`` routes, starting at ``now``."""
-        return PaymentFlow(decision, self.retry, now)
+    def flow(
+        self, decision: Decision, now: float, payment: PaymentAttributes | None = None
+    ) -> PaymentFlow:
+        """The lifecycle of ``payment``, which ``decision`` routes, starting at ``now``.
+
+        The scheme rules apply to it with its card and network (without ``payment``,
+        none do).
+        """
+        if payment is None or self.schemes is None:
+            return PaymentFlow(decision, self.retry, now)
+        return PaymentFlow(decision, self.retry, now, self.schemes, payment.card, payment.network)
 
     def record(self, result: AttemptResult) -> None:
         """Learn from an attempt's answer when it arrives (the strategy decides what a

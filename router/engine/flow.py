@@ -33,7 +33,12 @@ The rules:
   background. When no cascade would follow (or the policy says ``stop``), the payment
   ends at once and the attempt is left unsettled: settling it is no business of the
   payer's clock;
-- after settling, a cascade happens only if the budget still leaves time.
+- after settling, a cascade happens only if the budget still leaves time;
+- the card schemes' rules (``router.engine.schemes``), when the flow is given them:
+  no cascade after a Visa category-1 code or a Mastercard decline advising stop
+  (Merchant Advice Code 03 or 21), nor past Visa's retry limit for the card when the
+  scenario says stop there (``scheme_stopped``); the fees the schemes charge for
+  excess retries and declines add up in ``scheme_fees`` (``excess_attempts`` of them).
 
 An event that is illegal in the current state is a driver bug: :class:`FlowError`, and
 the flow is in ``ERROR`` for good.
@@ -44,6 +49,7 @@ from __future__ import annotations
 from typing import Final
 
 from router.engine.retry import RetryRules
+from router.engine.schemes import SchemeRules
 from router.engine.strategies import Ordering
 from scenarios.taxonomy import CODES, TIMEOUT_CODE, CodeInfo, OutcomeClass
 
@@ -125,15 +131,22 @@ class PaymentFlow:
     __slots__ = (
         "_acquirers",
         "_background",
+        "_card",
+        "_network",
         "_next",
+        "_per_card",
         "_rules",
+        "_schemes",
         "acquirer",
         "attempt",
         "attempts",
         "code",
         "decision",
+        "excess_attempts",
         "finished_at",
         "info",
+        "scheme_fees",
+        "scheme_stopped",
         "settled",
         "started_at",
         "state",
@@ -143,10 +156,27 @@ class PaymentFlow:
         "unsettled",
     )
 
-    def __init__(self, decision: Ordering, rules: RetryRules, started_at: float) -> None:
+    def __init__(
+        self,
+        decision: Ordering,
+        rules: RetryRules,
+        started_at: float,
+        schemes: SchemeRules | None = None,
+        card: int = -1,
+        network: str = "",
+    ) -> None:
         self.decision = decision
         self._acquirers: tuple[str, ...] = decision.acquirers
         self._rules = rules
+        # the scheme rules, and the card they apply to (-1: no card key, per-code only)
+        self._schemes = schemes
+        self._card = card
+        self._network = network
+        # whether the card's own counts apply (a card key and room to count it)
+        self._per_card = schemes is not None and card >= 0 and schemes.capacity > 0
+        self.scheme_fees = 0.0  # what the schemes charged for excess retries and declines
+        self.excess_attempts = 0  # how many attempts those fees were for
+        self.scheme_stopped = False  # a scheme rule stopped a cascade the policy allowed
         self._next = ""  # the acquirer to cascade to once an unknown outcome is settled
         self._background = False  # settling the unsettled attempt after the payment ended
         self.started_at = started_at  # seconds, on the driver's clock
@@ -171,19 +201,28 @@ class PaymentFlow:
             return self._illegal("start")
         return self._send(self._acquirers[0], now)
 
-    def on_answered(self, code: str, info: CodeInfo, certain: bool, now: float) -> int:
+    def on_answered(
+        self, code: str, info: CodeInfo, certain: bool, now: float, advice: str = ""
+    ) -> int:
         """The current attempt was answered: ``info`` is the code's class.
 
         ``certain`` is False when the answer leaves open whether money moved (a broken
-        body, a dropped connection after sending): the outcome is unknown.
+        body, a dropped connection after sending): the outcome is unknown. ``advice`` is
+        the Merchant Advice Code a Mastercard decline carried ("" for none).
         """
         if self.state != ATTEMPTING:
             return self._illegal("answered")
         if not certain:
             return self._unknown(code, info, now)
-        if info.outcome is _APPROVED_CLASS:
+        outcome = info.outcome
+        if outcome is _APPROVED_CLASS:
             return self._finish(APPROVED, code, info, now)
-        nxt = self._cascade_to(info, now)
+        if self._per_card and outcome in _DECLINE_CLASSES:
+            schemes = self._schemes
+            if schemes is not None and schemes.declined(self._card, self._network, now):
+                self.excess_attempts += 1
+                self.scheme_fees += schemes.mastercard_fee
+        nxt = self._cascade_to(info, now, code, advice)
         if nxt:
             return self._send(nxt, now)
         return self._finish(final_status(info), code, info, now)
@@ -242,12 +281,18 @@ class PaymentFlow:
 
     # -- the rules --------------------------------------------------------------------------
 
-    def _cascade_to(self, info: CodeInfo, now: float) -> str:
+    def _cascade_to(self, info: CodeInfo, now: float, code: str, advice: str) -> str:
         """The acquirer a failed attempt cascades to, or "" to stop."""
         attempts = self.attempts
         if attempts >= len(self._acquirers):
             return ""
         if not self._rules.may_cascade(info, attempts, (now - self.started_at) * 1000.0):
+            return ""
+        schemes = self._schemes
+        if schemes is not None and not schemes.may_retry(
+            self._card, self._network, code, advice, now
+        ):
+            self.scheme_stopped = True
             return ""
         return self._acquirers[attempts]
 
@@ -255,6 +300,11 @@ class PaymentFlow:
         timeout_ms = self._rules.timeout_ms((now - self.started_at) * 1000.0)
         if timeout_ms <= 0.0:  # the budget is spent
             return self._finish(FAILED, self.code or TIMEOUT_CODE, self.info, now)
+        if self._per_card and self.attempts > 0:
+            schemes = self._schemes
+            if schemes is not None and schemes.retried(self._card, self._network, now):
+                self.excess_attempts += 1
+                self.scheme_fees += schemes.visa_fee
         self.attempts += 1
         self.attempt = self.attempts
         self.acquirer = acquirer
@@ -266,7 +316,7 @@ class PaymentFlow:
         """The attempt may hold an approval: settle it before going on, or stop."""
         self.code = code
         self.info = info
-        nxt = self._cascade_to(info, now) if self._rules.voids_first else ""
+        nxt = self._cascade_to(info, now, code, "") if self._rules.voids_first else ""
         if not nxt:
             self.unsettled = self.attempt
             return self._finish(FAILED, code, info, now)

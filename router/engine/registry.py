@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from router.engine.oracle import Oracle
+from router.engine.sticky import Sticky
 from router.engine.strategies import (
     CostAware,
     Elimination,
@@ -51,11 +53,13 @@ STRATEGIES: dict[str, StrategyFactory] = {
     "ucb": Ucb,
     "cost_aware": CostAware,
     "hierarchical": Hierarchical,
+    "oracle": Oracle,
 }
 
 #: scenario ``type`` -> factory(config, context, inner) for strategies that wrap another
 WRAPPERS: dict[str, WrapperFactory] = {
     "elimination": Elimination,
+    "sticky": Sticky,
 }
 
 
@@ -154,26 +158,35 @@ def _say(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def strategy_problems(scenario: Scenario) -> Iterator[tuple[str, str]]:
+#: strategy types only the simulator can run (they need its knowledge of the acquirers)
+SIMULATOR_ONLY = frozenset({"oracle"})
+
+
+def strategy_problems(scenario: Scenario, *, live: bool = False) -> Iterator[tuple[str, str]]:
     """Every custom strategy of a scenario that cannot be loaded and built, as (field,
-    problem): its file, its class and its constructor with the scenario's params."""
+    problem): its file, its class and its constructor with the scenario's params; with
+    ``live``, every strategy only the simulator can run (the oracle) too. Strategies
+    wrapped by another (``inner``) are checked as well."""
     acquirers = tuple(scenario.acquirer_names)
     for p, policy in enumerate(scenario.policies):
         config: Any = policy.strategy
         field = f"policies[{p}].strategy"
-        while config.type in WRAPPERS:  # a wrapper: check what it wraps
-            config, field = config.inner, f"{field}.inner"
-        if isinstance(config, CustomStrategy):
-            context = StrategyContext(UniformStream(np.random.default_rng(0)), acquirers)
-            try:
-                custom_strategy(config, context, field)
-            except StrategyError as exc:
-                yield exc.field, exc.problem
+        while config is not None:
+            if live and config.type in SIMULATOR_ONLY:
+                yield f"{field}.type", f"{config.type!r} runs in 'routelab simulate' only"
+            if isinstance(config, CustomStrategy):
+                context = StrategyContext(UniformStream(np.random.default_rng(0)), acquirers)
+                try:
+                    custom_strategy(config, context, field)
+                except StrategyError as exc:
+                    yield exc.field, exc.problem
+            config, field = getattr(config, "inner", None), f"{field}.inner"
 
 
-def check_strategies(scenario: Scenario, source: str) -> None:
+def check_strategies(scenario: Scenario, source: str, *, live: bool = False) -> None:
     """Raise :class:`ScenarioError` (one line per problem) if a custom strategy of
-    ``scenario`` cannot be loaded; ``source`` names the scenario file."""
-    problems = list(strategy_problems(scenario))
+    ``scenario`` cannot be loaded (or, ``live``, a policy needs the simulator);
+    ``source`` names the scenario file."""
+    problems = list(strategy_problems(scenario, live=live))
     if problems:
         raise ScenarioError(source, problems)

@@ -97,6 +97,7 @@ def test_the_shapes_a_strategy_author_relies_on() -> None:
         "latency_ms",
         "fee",
         "at",
+        "card",
     )
     assert (api.SUCCESS, api.FAILURE, api.NEUTRAL) == (1, 0, -1)
     assert {m for m in ("order", "record", "scores") if hasattr(api.Strategy, m)} == {

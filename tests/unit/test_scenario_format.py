@@ -441,6 +441,8 @@ def test_json_schema_covers_the_bundled_scenarios(path: Path) -> None:
         "traffic",
         "policies",
         "slo",
+        "schemes",
+        "objective",
     }
     assert set(data) <= set(schema["properties"])
     assert set(schema["required"]) <= set(data)

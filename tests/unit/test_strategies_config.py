@@ -46,8 +46,9 @@ def test_every_strategy_type_is_registered_once() -> None:
         "ucb",
         "cost_aware",
         "hierarchical",
+        "oracle",
     }
-    assert set(WRAPPERS) == {"elimination"}
+    assert set(WRAPPERS) == {"elimination", "sticky"}
 
 
 def test_reference_and_documented_defaults() -> None:
@@ -218,4 +219,5 @@ def test_every_strategy_runs_in_a_bundled_scenario() -> None:
             while config.type in WRAPPERS:
                 config = config.inner
                 used.add(config.type)
-    assert used >= strategy_types() - {"custom"}
+    # the oracle is no policy of a scenario: every simulation runs it beside the policies
+    assert used >= strategy_types() - {"custom", "oracle"}

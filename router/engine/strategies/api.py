@@ -53,7 +53,8 @@ class AttemptResult(NamedTuple):
     ``outcome`` is the decline class (``approved`` for an approval), ``code`` the
     normalised ISO 8583 code, ``acquirer_side`` whether the failure is the acquirer's
     (never the card's own problem), ``latency_ms`` how long the answer took, ``fee`` the
-    fee the attempt cost (minor units), ``at`` when the answer arrived (seconds).
+    fee the attempt cost (minor units), ``at`` when the answer arrived (seconds),
+    ``card`` the payment's card key (-1 when not known; see ``PaymentAttributes.card``).
     """
 
     decision: Ordering
@@ -64,6 +65,7 @@ class AttemptResult(NamedTuple):
     latency_ms: float
     fee: float
     at: float
+    card: int = -1
 
 
 SUCCESS: Final = 1
@@ -87,10 +89,20 @@ class StrategyContext:
     the same stream as a numpy generator, ``acquirers`` the scenario's acquirer names,
     ``propensities`` whether decisions must carry their first-choice probability where
     it has no closed form, and ``fees`` the acquirers' fee schedule (None when the
-    driver has none: a cost-aware strategy then refuses to be built).
+    driver has none: a cost-aware strategy then refuses to be built). ``truth`` is what
+    only a simulator knows, every acquirer's true approval probability for a payment at
+    a time (``router.engine.oracle.Truth``), for the oracle; None in a live router.
     """
 
-    __slots__ = ("_estimator", "acquirers", "fees", "generator", "propensities", "uniforms")
+    __slots__ = (
+        "_estimator",
+        "acquirers",
+        "fees",
+        "generator",
+        "propensities",
+        "truth",
+        "uniforms",
+    )
 
     def __init__(
         self,
@@ -98,12 +110,15 @@ class StrategyContext:
         acquirers: tuple[str, ...],
         propensities: bool = True,
         fees: FeeSchedule | None = None,
+        *,
+        truth: Any = None,
     ) -> None:
         self.uniforms = uniforms
         self.generator: np.random.Generator = uniforms.generator
         self.acquirers = acquirers
         self.propensities = propensities
         self.fees = fees
+        self.truth: Any = truth
         self._estimator: np.random.Generator | None = None
 
     def estimator(self) -> np.random.Generator:

@@ -1,0 +1,164 @@
+"""The tournament: who plays, in which set-up, how the standings are marked, and the
+committed table regenerated at small size."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+from scipy import stats as sps
+
+from reports.tournament import ORACLE_ROW, markdown, standings
+from results.contract import RunSummary
+from results.stats import holm, paired_p_value
+from routelab.tournament import build, bundled, header_text
+from scenarios.loader import load_scenario
+from scenarios.schema import Scenario
+from simulator.tournament import entrant_policy, entrants, registered_types, template
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "tournament.md"
+SHIPPED = [load_scenario(name) for name in bundled()]
+
+
+def test_every_registered_strategy_a_bundled_scenario_ships_enters_once() -> None:
+    roster = entrants(SHIPPED)
+    names = [e.name for e in roster]
+    assert len(names) == len(set(names))
+    assert {"priority", "sr_window", "sticky"} <= set(names)
+    assert "oracle" not in {e.strategy.type for e in roster}
+    shipped_types = {p.strategy.type for s in SHIPPED for p in s.policies}
+    assert {e.strategy.type for e in roster} == shipped_types & registered_types()
+    # the same section in two scenarios is one entrant; another section, another name
+    latency = next(e for e in roster if e.shipped_by == "latency_spike")
+    assert latency.name == "sr_window@latency_spike"
+    assert latency.strategy.latency_threshold_ms == 1000
+
+
+def test_an_unregistered_strategy_stays_out_and_a_new_one_joins() -> None:
+    without_sticky = entrants(SHIPPED, registered_types() - {"sticky"})
+    assert "sticky" not in {e.strategy.type for e in without_sticky}
+    data = SHIPPED[0].model_dump(mode="python", by_alias=True)
+    data["policies"].append(
+        {
+            "name": "wrapped",
+            "strategy": {"type": "sticky", "inner": {"type": "sr_window", "window": 50}},
+            "default": data["policies"][0]["default"],
+        }
+    )
+    extended = Scenario.model_validate(data)
+    assert "wrapped" in [e.name for e in entrants([extended])]
+    # a wrapper around something not registered is not an entrant
+    assert "wrapped" not in [
+        e.name for e in entrants([extended], registered_types() - {"sr_window"})
+    ]
+
+
+def test_every_entrant_plays_in_the_scenarios_own_set_up() -> None:
+    cross = load_scenario("cross_border")
+    assert cross.policies[0].default == ["acq_local"]  # a one-acquirer list is no choice
+    base = template(cross)
+    assert set(base.default) == set(cross.acquirer_names)
+    sticky = next(e for e in entrants(SHIPPED) if e.name == "sticky")
+    policy = entrant_policy(cross, sticky)
+    assert (policy.default, policy.retry, policy.rules) == (base.default, base.retry, base.rules)
+    assert policy.strategy == sticky.strategy and policy.name == "sticky"
+
+
+def test_holm_and_the_paired_test() -> None:
+    assert holm([0.01, 0.04, 0.03, 0.2]) == [True, False, False, False]
+    assert holm([0.001, 0.012, 0.02]) == [True, True, True]  # 0.05/3, 0.05/2, 0.05
+    assert holm([math.nan, 0.001]) == [False, True]
+    # differences 1, 2, 0, 1: mean 1, sd sqrt(2/3), t = 2.449 on 3 dof; as scipy has it
+    b, a = [2.0, 3.0, 1.0, 4.0], [1.0, 1.0, 1.0, 3.0]
+    assert paired_p_value(b, a) == pytest.approx(float(sps.ttest_rel(b, a).pvalue))
+    assert paired_p_value(b, a) == pytest.approx(0.0917, abs=1e-4)
+    assert paired_p_value([2.0, 2.0], [1.0, 1.0]) == 0.0
+    assert math.isnan(paired_p_value([1.0], [0.0]))
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[str, list[tuple[str, str, RunSummary | None, str]]]:
+    table = build(bundled(), replications=2, duration_s=60.0)
+    header = header_text(table, 2, 60.0, "docs/tournament.md")
+    return markdown(table, header), [(r.scenario, r.entrant, None, "") for r in table.rows]
+
+
+def test_the_table_regenerates_at_small_size_with_every_scenario_and_strategy(
+    small: tuple[str, list[tuple[str, str, RunSummary | None, str]]],
+) -> None:
+    text, rows = small
+    names = [e.name for e in entrants(SHIPPED)]
+    for scenario in bundled():
+        assert f"| {scenario} | {ORACLE_ROW} |" in text
+        played = {e for s, e, _, _ in rows if s == scenario}
+        assert played == {ORACLE_ROW, *names}
+    assert "Holm-Bonferroni" in text and "2 replications, timelines compressed to 60 s" in text
+    assert "`routelab tournament --replications 2 --duration 60 --markdown" in text
+    # every figure of a played row has its interval or says why not
+    for line in text.splitlines():
+        if line.startswith("|  | ") and "sat out" not in line:
+            auth = line.split(" | ")[2]
+            assert re.fullmatch(r"\**\d+\.\d\d \[\d+\.\d\d, \d+\.\d\d\]\**", auth), line
+
+
+def test_the_committed_table_is_the_current_tournaments() -> None:
+    text = DOCS.read_text("utf-8")
+    assert text.startswith("# routelab tournament")
+    assert "Generated by `routelab tournament" in text and "Size: " in text
+    committed = {
+        (m.group(1) or "", m.group(2))
+        for m in re.finditer(r"^\| ([a-z_]*) \| ([^|]+?) \|", text, re.MULTILINE)
+    }
+    entrants_in_docs = {e for _, e in committed} - {"strategy", "---"}
+    expected = {ORACLE_ROW, *(e.name for e in entrants(SHIPPED))}
+    assert entrants_in_docs == expected, (
+        "docs/tournament.md is stale: regenerate it with the command it names"
+    )
+    scenarios_in_docs = {s for s, _ in committed if s and s != "scenario"}
+    assert scenarios_in_docs == set(bundled())
+
+
+def test_marks_go_to_significant_bests_only() -> None:
+    table = build(["flapping"], replications=3, duration_s=240.0)
+    tests = {(scenario, metric): p for scenario, metric, _, _, p in table.tests}
+    marked = {key for r in table.rows for key, cell in r.cells.items() if cell.best}
+    for (_, metric), p in tests.items():
+        if metric in marked:
+            assert p < 0.05
+    # priority is far below the oracle in a flapping outage: its regret is the largest
+    regrets = {r.entrant: r.cells["regret"].mean for r in table.rows if r.entrant != ORACLE_ROW}
+    assert max(regrets, key=regrets.__getitem__) == "priority"
+    assert standings([]).rows == []
+
+
+def test_the_command_writes_both_files_and_refuses_an_unknown_scenario(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from routelab.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "t"
+    result = runner.invoke(
+        app,
+        [
+            "tournament",
+            "--scenario",
+            "cost_vs_approval",
+            "--replications",
+            "2",
+            "--duration",
+            "60",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "tournament.md").read_text("utf-8").startswith("# routelab tournament")
+    html = (out / "tournament.html").read_text("utf-8")
+    assert "cost_vs_approval: regret against the oracle" in html and "<script" not in html
+    bad = runner.invoke(app, ["tournament", "--scenario", "no_such_scenario", "--out", str(out)])
+    assert bad.exit_code == 2
+    assert "no_such_scenario: file not found" in bad.output and "Traceback" not in bad.output
