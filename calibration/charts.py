@@ -1,72 +1,31 @@
 """Observed vs fitted charts of a calibration, rendered to inline SVG with matplotlib.
 
-Built with matplotlib's object API (no pyplot, no global backend) and saved as SVG with
-text as paths, as the run reports' charts are, so calibration.html needs nothing from
-the network. Each function returns a :class:`Chart` (title, reading guide, data URI).
+Drawn in the run reports' style and rendered by the same code (reports/figures.py), so
+calibration.html needs nothing from the network. Each function returns a
+:class:`reports.figures.Chart` (title, reading guide, data URI).
 """
 
 from __future__ import annotations
 
-import base64
-import io
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.typing import RcKeyType
 from scipy import stats
 
 from calibration.distributions import monotone_percentiles
+from reports.figures import STYLE, Chart, new_figure
+from reports.figures import render_chart as _render
 
 if TYPE_CHECKING:
     from calibration.calibrate import Calibration
 
 OBSERVED, FITTED = "#0072B2", "#D55E00"
-STYLE: dict[RcKeyType, Any] = {
-    "font.size": 9.0,
-    "axes.titlesize": 10,
-    "axes.titleweight": "bold",
-    "axes.titlelocation": "left",
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.color": "#E5E5E5",
-    "legend.frameon": False,
-    "svg.fonttype": "path",
-    "axes.axisbelow": True,
-}
-
-
-@dataclass(frozen=True)
-class Chart:
-    title: str
-    caption: str
-    uri: str
-
-    @property
-    def svg(self) -> str:
-        return base64.b64decode(self.uri.split(",", 1)[1]).decode("utf-8")
-
-    def __repr__(self) -> str:
-        return f"Chart({self.title!r})"  # the image is far too long to print
-
-    def _repr_svg_(self) -> str:
-        # Jupyter shows a Chart inline when it is a cell's value
-        return self.svg
-
-
-def _render(fig: Figure, title: str, caption: str) -> Chart:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return Chart(title, caption, f"data:image/svg+xml;base64,{encoded}")
 
 
 def _figure(width: float, height: float, ncols: int) -> tuple[Figure, list[Any]]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    fig, axes = new_figure((width, height), ncols)
     return fig, list(axes)
 
 

@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from scenarios.conditions import PaymentAttributes
 
 SCHEMA_VERSION = 1
 VERSION_KEY = b"routelab.attempt_log.schema_version"
@@ -66,6 +68,22 @@ COLUMNS: tuple[tuple[str, pa.DataType, bool], ...] = (
     ("replication", pa.int32(), False),
 )
 COLUMN_NAMES = tuple(name for name, _, _ in COLUMNS)
+
+
+# One attempt of a payment: (sent at s, acquirer, outcome class, raw code, code,
+# latency ms, fee)
+AttemptRow = tuple[float, str, str, str, str, float, float]
+
+
+class LoggedDecision(Protocol):
+    """What a row needs of the routing decision (``router.engine.Ordering`` has it)."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def acquirers(self) -> tuple[str, ...]: ...
+    @property
+    def propensity(self) -> float: ...
 
 
 def attempt_log_schema() -> pa.Schema:
@@ -206,6 +224,45 @@ class AttemptLogWriter:
         if full:
             self.flush()
         return True
+
+    def append_payment(
+        self,
+        payment_id: str,
+        payment: PaymentAttributes,
+        decision: LoggedDecision,
+        final_status: str,
+        attempts: Iterable[AttemptRow],
+        replication: int | None = None,
+    ) -> None:
+        """Buffer a finished payment's attempts, numbered from 1 in ``attempts``' order.
+
+        The one place both engines turn a payment into rows: the first attempt carries
+        the decision's first-choice probability, later ones (cascades) none.
+        """
+        for n, (t_s, acquirer, outcome, raw_code, code, latency_ms, fee) in enumerate(attempts, 1):
+            self.append(
+                t_s,
+                payment_id,
+                n,
+                payment.network,
+                payment.card_type,
+                payment.bin,
+                payment.issuer_country,
+                payment.currency,
+                payment.amount,
+                payment.cross_border,
+                decision.rule,
+                decision.acquirers,
+                acquirer,
+                decision.propensity if n == 1 else None,
+                outcome,
+                raw_code,
+                code,
+                latency_ms,
+                fee,
+                final_status,
+                replication,
+            )
 
     def flush(self) -> int:
         """Write the buffered rows (one row group); returns how many. Thread-safe."""

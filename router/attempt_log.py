@@ -50,33 +50,27 @@ class RouterAttemptLog:
         self, payment: CardPayment, flow: PaymentFlow, attempts: list[AttemptRecord]
     ) -> None:
         """Append a finished payment's attempts (cheap: no I/O on the event loop)."""
-        decision = flow.decision
         writer = self.writer
-        status = flow.status
-        for n, attempt in enumerate(attempts, 1):
-            approved = attempt.outcome == "approved"
-            writer.append(
-                attempt.sent_s,
-                payment.payment_id,
-                attempt.number or n,
-                payment.network,
-                payment.card_type,
-                payment.bin,
-                payment.issuer_country,
-                payment.currency,
-                payment.amount,
-                payment.cross_border,
-                decision.rule,
-                decision.acquirers,
-                attempt.acquirer,
-                decision.propensity if n == 1 else None,
-                attempt.outcome,
-                attempt.raw_code,
-                attempt.code,
-                attempt.latency_ms,
-                self.fees.charge(attempt.acquirer, payment.network, payment.amount, approved),
-                status,
-            )
+        fees = self.fees
+        network, amount = payment.network, payment.amount
+        writer.append_payment(
+            payment.payment_id,
+            payment,
+            flow.decision,
+            flow.status,
+            [
+                (
+                    a.sent_s,
+                    a.acquirer,
+                    a.outcome,
+                    a.raw_code,
+                    a.code,
+                    a.latency_ms,
+                    fees.charge(a.acquirer, network, amount, a.outcome == "approved"),
+                )
+                for a in attempts
+            ],
+        )
         if writer.pending >= writer.row_group_rows and not self._flushing:
             self._flush_soon()
 

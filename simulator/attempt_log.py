@@ -13,15 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.attempt_log import AttemptLogWriter
+from results.attempt_log import AttemptLogWriter, AttemptRow
 from scenarios.taxonomy import TIMEOUT_CODE, classify
 from simulator.model import Flight
 from simulator.observer import Observer
 
 TIMED_OUT_RAW = "TIMEOUT"  # the raw code the router's connectors give an unanswered attempt
-
-# per attempt: (sent at, acquirer, outcome class, raw code, code, latency ms, fee)
-_Row = tuple[float, str, str, str, str, float, float]
 
 
 class AttemptLog(Observer):
@@ -30,7 +27,7 @@ class AttemptLog(Observer):
     def __init__(self, writer: AttemptLogWriter, replication: int = 0) -> None:
         self.writer = writer
         self.replication = replication
-        self._open: dict[int, list[_Row]] = {}
+        self._open: dict[int, list[AttemptRow]] = {}
 
     @classmethod
     def to_file(cls, path: Path) -> AttemptLog:
@@ -55,35 +52,15 @@ class AttemptLog(Observer):
         self._open.setdefault(flight.number, []).append(row)
 
     def finish(self, flight: Flight) -> None:
-        rows = self._open.pop(flight.number, [])
         flow = flight.flow
-        decision = flow.decision
-        payment = flight.payment
-        payment_id = f"sim-{self.replication}-{flight.number}"
-        for n, (sent_at, acquirer, outcome, raw, code, latency_ms, fee) in enumerate(rows, 1):
-            self.writer.append(
-                sent_at,
-                payment_id,
-                n,
-                payment.network,
-                payment.card_type,
-                payment.bin,
-                payment.issuer_country,
-                payment.currency,
-                payment.amount,
-                payment.cross_border,
-                decision.rule,
-                decision.acquirers,
-                acquirer,
-                decision.propensity if n == 1 else None,
-                outcome,
-                raw,
-                code,
-                latency_ms,
-                fee,
-                flow.status,
-                self.replication,
-            )
+        self.writer.append_payment(
+            f"sim-{self.replication}-{flight.number}",
+            flight.payment,
+            flow.decision,
+            flow.status,
+            self._open.pop(flight.number, []),
+            self.replication,
+        )
 
     def next_replication(self, replication: int) -> None:
         """Write the next replication's rows under its own index."""
