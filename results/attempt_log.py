@@ -381,3 +381,21 @@ def _read_csv(source: Path, wanted: list[str], schema: pa.Schema) -> pa.Table:
         split = pc.split_pattern(table.column(index), CANDIDATE_SEPARATOR)
         table = table.set_column(index, "candidates", split)
     return table.cast(schema)
+
+
+def concat_attempt_logs(paths: Sequence[str | Path]) -> pa.Table:
+    """The rows of several attempt logs, one after the other."""
+    tables = [read_attempt_log(path) for path in paths]
+    return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+
+
+def write_attempt_log(table: pa.Table, path: str | Path) -> None:
+    """Write rows read from attempt logs to ``path`` (Parquet, or CSV for ``.csv``)."""
+    target = Path(path)
+    table = table.cast(SCHEMA)
+    if target.suffix.lower() == ".csv":
+        with pacsv.CSVWriter(target, _csv_schema()) as out:
+            for batch in table.to_batches():
+                out.write_batch(_csv_batch(batch))
+    else:
+        pq.write_table(table, target)

@@ -15,10 +15,13 @@ from routelab.calibrate import calibrate_command
 from routelab.loadtest import loadtest_command
 from routelab.progress import simulation_progress
 from routelab.report import compare_command, report_command
+from routelab.run_options import SchedulerOption, WorkersOption, executor_for, interrupted
 from routelab.serve import serve_command
 from routelab.set_option import SetOption, load_with_overrides
+from routelab.sweep import sweep_command
 from routelab.tables import comparison_table
 from routelab.tournament import tournament_command
+from routelab.tune import tune_command
 from scenarios.loader import ScenarioError
 from scenarios.schema import Scenario
 
@@ -69,6 +72,8 @@ def simulate(
     attempt_log_csv: Annotated[
         bool, typer.Option("--attempt-log-csv", help="Write the attempt log as CSV instead.")
     ] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     oracle: Annotated[
         bool,
@@ -79,7 +84,7 @@ def simulate(
     ] = True,
 ) -> None:
     """Simulate a scenario in virtual time and write summary.json per policy."""
-    from simulator import simulate as run_simulation
+    from simulator import Interrupted, simulate_policies
     from simulator.yardsticks import OracleRuns
 
     oracle_runs = OracleRuns() if oracle else None
@@ -92,30 +97,43 @@ def simulate(
         except KeyError as exc:
             raise _fail(f"{scenario}: {exc.args[0]}") from None
     reps = replications or loaded.replications
-    results = []
-    with simulation_progress(console, names, reps, disable=quiet) as progress:
+    total = reps * len(names)
+    logs = {}
+    if attempt_log or attempt_log_csv:
+        name_of_log = "attempts.csv" if attempt_log_csv else "attempts.parquet"
         for name in names:
             run_dir = out / name if len(names) > 1 else out
-            log_path = None
-            if attempt_log or attempt_log_csv:
-                run_dir.mkdir(parents=True, exist_ok=True)
-                log_path = run_dir / ("attempts.csv" if attempt_log_csv else "attempts.parquet")
-            result = run_simulation(
-                loaded,
-                name,
-                seed=seed,
-                replications=replications,
-                progress=progress.callback(name),
-                attempt_log=log_path,
-                oracle=oracle_runs,
-            )
-            result.write(run_dir)
-            results.append((run_dir, result.summary))
+            run_dir.mkdir(parents=True, exist_ok=True)
+            logs[name] = run_dir / name_of_log
+    with executor_for(workers, scheduler, total) as executor:
+        try:
+            with simulation_progress(console, names, reps, disable=quiet) as progress:
+                done = simulate_policies(
+                    loaded,
+                    names,
+                    seed=seed,
+                    replications=replications,
+                    progress=progress.report,
+                    executor=executor,
+                    attempt_logs=logs,
+                    oracle=oracle_runs,
+                )
+        except Interrupted as exc:
+            raise interrupted(
+                f"{len(exc.finished)} of {exc.total} replications had finished; nothing was written"
+            ) from None
+    results = []
+    for name in names:
+        run_dir = out / name if len(names) > 1 else out
+        done[name].write(run_dir)
+        results.append((run_dir, done[name].summary))
     console.print(comparison_table([s for _, s in results]))
     for run_dir, _ in results:
         console.print(f"wrote {run_dir / 'summary.json'}", highlight=False, soft_wrap=True)
 
 
+app.command("sweep")(sweep_command)
+app.command("tune")(tune_command)
 app.command("serve")(serve_command)
 app.command("loadtest")(loadtest_command)
 app.command("report")(report_command)

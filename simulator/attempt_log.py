@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results.attempt_log import AttemptLogWriter, AttemptRow
+from results.attempt_log import (
+    AttemptLogWriter,
+    AttemptRow,
+    concat_attempt_logs,
+    write_attempt_log,
+)
 from scenarios.taxonomy import TIMEOUT_CODE, classify
 from simulator.model import Flight
 from simulator.observer import Observer
@@ -69,3 +74,11 @@ class AttemptLog(Observer):
 
     def close(self) -> None:
         self.writer.close()
+
+
+def join_parts(path: Path, parts: list[Path]) -> None:
+    """Join the replications' attempt logs (workers write them as Parquet parts, in any
+    order) into ``path`` in replication order, and remove the parts."""
+    write_attempt_log(concat_attempt_logs(parts), path)
+    for part in parts:
+        part.unlink(missing_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,13 +13,20 @@ from results.identity import simulated_identity
 from results.summary import FROM_BEHAVIOUR_MODEL, build_summary, pool, timeseries
 from results.tally import Tally
 from scenarios.schema import Scenario
-from scenarios.streams import replication_seeds
-from simulator.attempt_log import AttemptLog
-from simulator.model import Replication
+from simulator.attempt_log import join_parts
+from simulator.executors import (
+    Executor,
+    ReplicationOutcome,
+    ReplicationTask,
+    SerialExecutor,
+    scenario_key,
+)
 from simulator.yardsticks import OracleRuns
 
 # progress(replication index, fraction of that replication done)
 Progress = Callable[[int, float], None]
+# progress(policy, replication index, fraction of that replication done)
+PolicyProgress = Callable[[str, int, float], None]
 
 
 @dataclass
@@ -42,56 +49,129 @@ def simulate(
     seed: int | None = None,
     replications: int | None = None,
     progress: Progress | None = None,
+    executor: Executor | None = None,
     attempt_log: Path | None = None,
     oracle: OracleRuns | None = None,
 ) -> SimulationResult:
     """Run ``replications`` independent replications and pool them.
 
     Replication ``r`` of every policy uses the same seed, so policies run with the same
-    ``seed`` see the same payments and acquirer answers (common random numbers).
-    ``attempt_log`` names a file (Parquet, or CSV for ``.csv``) to write one row per
-    attempt to (results/attempt_log.py); decisions then carry their first-choice
-    probability even where it must be estimated. With ``oracle``, the oracle runs on the
-    same seeds too (once per set-up, see ``simulator.yardsticks``) and the summary carries
-    the yardsticks against it; the time series gains the oracle's approvals per bucket
-    (``oracle_approved``).
+    ``seed`` see the same payments and acquirer answers (common random numbers). The
+    replications run on ``executor`` (default: one after another in this process); the
+    figures are the same on every executor. ``attempt_log`` names a file (Parquet, or
+    CSV for ``.csv``) to write one row per attempt to (results/attempt_log.py);
+    decisions then carry their first-choice probability even where it must be
+    estimated. With ``oracle``, the oracle runs on the same seeds too (once per set-up,
+    see ``simulator.yardsticks``) and the summary carries the yardsticks against it; the
+    time series gains the oracle's approvals per bucket (``oracle_approved``).
     """
-    chosen = scenario.policy(policy)
+    chosen = scenario.policy(policy).name
+    report = (lambda _policy, r, fraction: progress(r, fraction)) if progress else None
+    results = simulate_policies(
+        scenario,
+        [chosen],
+        seed=seed,
+        replications=replications,
+        progress=report,
+        executor=executor,
+        attempt_logs={chosen: attempt_log} if attempt_log is not None else None,
+        oracle=oracle,
+    )
+    return results[chosen]
+
+
+def simulate_policies(
+    scenario: Scenario,
+    policies: Sequence[str],
+    *,
+    seed: int | None = None,
+    replications: int | None = None,
+    progress: PolicyProgress | None = None,
+    executor: Executor | None = None,
+    attempt_logs: Mapping[str, Path] | None = None,
+    oracle: OracleRuns | None = None,
+) -> dict[str, SimulationResult]:
+    """:func:`simulate` for several policies at once: all their replications are tasks
+    of one batch, so a parallel executor keeps every worker busy until the last one.
+
+    ``progress(policy, replication, fraction)`` is called as replications advance (in
+    any order) and with 1.0 when one finishes. A policy's ``wall_seconds`` is the run's
+    wall time apportioned by the compute time of its replications. Ctrl-C raises
+    :class:`~simulator.executors.Interrupted`. ``attempt_logs`` maps a policy to the file
+    its attempt log goes to: each replication writes a part next to it (on a cluster, a
+    folder the workers share), joined in replication order at the end. ``oracle``: see
+    :func:`simulate` (the oracle's replications run in this process).
+    """
     seed = scenario.seed if seed is None else seed
     n_reps = scenario.replications if replications is None else replications
+    names = [scenario.policy(name).name for name in policies]
+    key = scenario_key(scenario)
+    logs = attempt_logs or {}
+    parts = {
+        name: [logs[name].with_name(f"{logs[name].name}.r{r}.part") for r in range(n_reps)]
+        for name in names
+        if name in logs
+    }
+    tasks = [
+        ReplicationTask(key, name, seed, r, str(parts[name][r]) if name in parts else "")
+        for name in names
+        for r in range(n_reps)
+    ]
+
+    def done(i: int, _outcome: ReplicationOutcome) -> None:
+        if progress:
+            progress(tasks[i].policy, tasks[i].replication, 1.0)
+
+    def step(i: int, fraction: float) -> None:
+        if progress:
+            progress(tasks[i].policy, tasks[i].replication, fraction)
+
     started = time.perf_counter()
-    tallies: list[Tally] = []
-    waits: dict[str, list[float]] = {a: [] for a in scenario.acquirer_names}
-    simulated = 0
-    log = AttemptLog.to_file(attempt_log) if attempt_log is not None else None
-    for r, seq in enumerate(replication_seeds(seed, n_reps)):
-        report = (lambda f, r=r: progress(r, f)) if progress else None
-        if log is not None:
-            log.next_replication(r)
-        replication = Replication(
-            scenario, chosen, seq, progress=report, observer=log, propensities=log is not None
-        )
-        tallies.append(replication.run())
-        simulated += replication.arrived
-        for name, queue in zip(scenario.acquirer_names, replication.queues, strict=True):
-            waits[name].append(queue.mean_wait_s * 1000.0)
-    if log is not None:
-        log.close()
+    outcomes = (executor or SerialExecutor()).run({key: scenario}, tasks, done, step)
+    for name, files in parts.items():
+        join_parts(logs[name], files)
     wall = time.perf_counter() - started
-    summary = summarise(scenario, chosen.name, seed, tallies, wall, simulated / wall)
+    compute = sum(o.compute_s for o in outcomes) or 1.0
+    results: dict[str, SimulationResult] = {}
+    for k, name in enumerate(names):
+        mine = outcomes[k * n_reps : (k + 1) * n_reps]
+        share = sum(o.compute_s for o in mine) / compute
+        results[name] = result_of(scenario, name, seed, mine, wall * share, oracle)
+    return results
+
+
+def result_of(
+    scenario: Scenario,
+    policy: str,
+    seed: int,
+    outcomes: Sequence[ReplicationOutcome],
+    wall_seconds: float,
+    oracle: OracleRuns | None = None,
+) -> SimulationResult:
+    """The pooled run of ``outcomes``: replications 0..n-1 of ``policy`` with ``seed``,
+    with the yardsticks against the oracle when ``oracle`` is given."""
+    tallies = [o.tally for o in outcomes]
+    simulated = sum(o.simulated for o in outcomes)
+    rate = simulated / wall_seconds if wall_seconds > 0 else 0.0
+    summary = summarise(scenario, policy, seed, tallies, wall_seconds, rate)
     extra: dict[str, list[int]] = {}
     if oracle is not None:
+        chosen = scenario.policy(policy)
         yardsticks, oracle_tallies = oracle.yardsticks_for(scenario, chosen, seed, tallies)
         summary = summary.model_copy(update={"yardsticks": yardsticks})
         extra["oracle_approved"] = pool(oracle_tallies).series_approved
     histogram = LatencyHistogram()
     for tally in tallies:
         histogram.merge(tally.latency)
+    waits = {
+        name: sum(o.queue_wait_ms[a] for o in outcomes) / len(outcomes)
+        for a, name in enumerate(scenario.acquirer_names)
+    }
     return SimulationResult(
         summary=summary,
         timeseries=timeseries(tallies, scenario, extra_columns=extra),
         histogram=histogram,
-        queue_wait_ms={a: sum(w) / len(w) for a, w in waits.items()},
+        queue_wait_ms=waits,
     )
 
 

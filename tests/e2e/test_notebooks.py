@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ NAMES = [
     "01_quickstart.ipynb",
     "02_tuning_routing_rules.ipynb",
     "03_loadtest_analysis.ipynb",
+    "04_tuning.ipynb",
     "05_calibrate.ipynb",
 ]
 DATA = Path(__file__).resolve().parents[1] / "data"  # the committed sample exports
@@ -164,3 +166,19 @@ def test_calibrate(tmp_path: Path) -> None:
     for name in ("scenario.yaml", "calibration.html", "sr_window/summary.json"):
         assert (tmp_path / "runs/cal" / name).exists(), name
     assert svg_outputs(book) == 1  # the approval chart shows inline
+
+
+def test_sweeping_and_tuning(tmp_path: Path) -> None:
+    started = time.monotonic()
+    params = {"DURATION_S": 120, "REPLICATIONS": 2, "TRIALS": 6, "OUT": "runs/t"}
+    book = execute(NAMES[3], params, tmp_path)
+    took = time.monotonic() - started
+    out = text_output(book)
+    assert "p004" in out and "(baseline)" not in out  # window 125 × 0.05 is p004, in the grid
+    assert "Best point by auth_rate - 0.0005 * cost_bps" in out
+    assert "Recommended:" in out and "fresh replications of seed" in out
+    assert "the tuned scenario, simulated on yet another seed" in out
+    assert (tmp_path / "runs/t/sweep/sweep.html").exists()
+    assert (tmp_path / "runs/t/tune/tuned.yaml").exists()
+    assert svg_outputs(book) == 1  # the heatmap shows inline
+    assert took < 60, f"the tuning notebook took {took:.0f} s"

@@ -290,20 +290,25 @@ def test_simulate_two_policies_writes_one_directory_each(tiny: Path, tmp_path: P
     assert f"wrote {out / 'sr_window' / 'summary.json'}" in result.stdout
 
 
-def test_simulation_progress_shows_the_replication_and_its_share_done() -> None:
+def test_simulation_progress_counts_replications_finished_in_any_order() -> None:
     from rich.console import Console
 
     from routelab.progress import simulation_progress
 
     console = Console(width=100, record=True, force_terminal=False)
     with simulation_progress(console, ["priority", "sr_window"], 5) as progress:
-        progress.callback("priority")(2, 0.5)  # third replication, half way
-        progress.callback("sr_window")(4, 1.0)  # the last one, done
+        # parallel workers: replications advance and finish out of order
+        progress.callback("priority")(3, 1.0)
+        progress.callback("priority")(0, 1.0)
+        progress.callback("priority")(2, 0.5)
+        progress.callback("priority")(2, 0.25)  # a late, older report never goes back
+        for r in (4, 1, 0, 3, 2):
+            progress.report("sr_window", r, 1.0)
     lines = console.export_text().splitlines()
     priority = next(line for line in lines if line.startswith("priority"))
     sr_window = next(line for line in lines if line.startswith("sr_window"))
-    assert "50%" in priority and "replication 3/5" in priority
-    assert "100%" in sr_window and "replication 5/5" in sr_window
+    assert "50%" in priority and "2/5 replications" in priority
+    assert "100%" in sr_window and "5/5 replications" in sr_window
 
 
 def test_terminal_tables_print_undefined_figures_as_n_a() -> None:
