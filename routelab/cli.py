@@ -85,6 +85,7 @@ def simulate(
 ) -> None:
     """Simulate a scenario in virtual time and write summary.json per policy."""
     from simulator import Interrupted, simulate_policies
+    from simulator.run import ORACLE_TASKS
     from simulator.yardsticks import OracleRuns
 
     oracle_runs = OracleRuns() if oracle else None
@@ -97,7 +98,6 @@ def simulate(
         except KeyError as exc:
             raise _fail(f"{scenario}: {exc.args[0]}") from None
     reps = replications or loaded.replications
-    total = reps * len(names)
     logs = {}
     if attempt_log or attempt_log_csv:
         name_of_log = "attempts.csv" if attempt_log_csv else "attempts.parquet"
@@ -105,9 +105,17 @@ def simulate(
             run_dir = out / name if len(names) > 1 else out
             run_dir.mkdir(parents=True, exist_ok=True)
             logs[name] = run_dir / name_of_log
-    with executor_for(workers, scheduler, total) as executor:
+    bars: dict[str, int] = dict.fromkeys(names, reps)
+    oracles_too = ""
+    if oracle_runs is not None:
+        chosen = [loaded.policy(name) for name in names]
+        wanted = oracle_runs.wanted(loaded, chosen, loaded.seed if seed is None else seed, reps)
+        if wanted is not None:
+            bars[ORACLE_TASKS] = len(wanted.policies) * reps
+            oracles_too = " (the oracle's included)"
+    with executor_for(workers, scheduler, sum(bars.values())) as executor:
         try:
-            with simulation_progress(console, names, reps, disable=quiet) as progress:
+            with simulation_progress(console, list(bars), bars, disable=quiet) as progress:
                 done = simulate_policies(
                     loaded,
                     names,
@@ -120,7 +128,8 @@ def simulate(
                 )
         except Interrupted as exc:
             raise interrupted(
-                f"{len(exc.finished)} of {exc.total} replications had finished; nothing was written"
+                f"{len(exc.finished)} of {exc.total} replications had finished"
+                f"{oracles_too}; nothing was written"
             ) from None
     results = []
     for name in names:

@@ -27,6 +27,8 @@ from simulator.yardsticks import OracleRuns
 Progress = Callable[[int, float], None]
 # progress(policy, replication index, fraction of that replication done)
 PolicyProgress = Callable[[str, int, float], None]
+# the name progress reports the oracle's replications under (no policy can be named so)
+ORACLE_TASKS = "(oracle)"
 
 
 @dataclass
@@ -66,13 +68,17 @@ def simulate(
     time series gains the oracle's approvals per bucket (``oracle_approved``).
     """
     chosen = scenario.policy(policy).name
-    report = (lambda _policy, r, fraction: progress(r, fraction)) if progress else None
+
+    def report(name: str, r: int, fraction: float) -> None:
+        if progress is not None and name == chosen:  # not the oracle's replications
+            progress(r, fraction)
+
     results = simulate_policies(
         scenario,
         [chosen],
         seed=seed,
         replications=replications,
-        progress=report,
+        progress=report if progress else None,
         executor=executor,
         attempt_logs={chosen: attempt_log} if attempt_log is not None else None,
         oracle=oracle,
@@ -100,7 +106,8 @@ def simulate_policies(
     :class:`~simulator.executors.Interrupted`. ``attempt_logs`` maps a policy to the file
     its attempt log goes to: each replication writes a part next to it (on a cluster, a
     folder the workers share), joined in replication order at the end. ``oracle``: see
-    :func:`simulate` (the oracle's replications run in this process).
+    :func:`simulate`; the oracle replications it lacks run in the same batch, reported
+    to ``progress`` as :data:`ORACLE_TASKS`, numbered from 0 (set-up by set-up).
     """
     seed = scenario.seed if seed is None else seed
     n_reps = scenario.replications if replications is None else replications
@@ -117,20 +124,45 @@ def simulate_policies(
         for name in names
         for r in range(n_reps)
     ]
+    scenarios = {key: scenario}
+    oracles: list[str] = []
+    wanted = (
+        oracle.wanted(scenario, [scenario.policy(n) for n in names], seed, n_reps)
+        if oracle
+        else None
+    )
+    if wanted is not None:  # the oracle's replications go in the same batch
+        oracle_key = scenario_key(wanted)
+        scenarios[oracle_key] = wanted
+        oracles = [p.name for p in wanted.policies]
+        tasks += [ReplicationTask(oracle_key, o, seed, r) for o in oracles for r in range(n_reps)]
+    ours = len(names) * n_reps
 
-    def done(i: int, _outcome: ReplicationOutcome) -> None:
-        if progress:
-            progress(tasks[i].policy, tasks[i].replication, 1.0)
-
-    def step(i: int, fraction: float) -> None:
-        if progress:
+    def report(i: int, fraction: float) -> None:
+        if progress is None:
+            return
+        if i < ours:
             progress(tasks[i].policy, tasks[i].replication, fraction)
+        else:
+            progress(ORACLE_TASKS, i - ours, fraction)
 
     started = time.perf_counter()
-    outcomes = (executor or SerialExecutor()).run({key: scenario}, tasks, done, step)
-    for name, files in parts.items():
-        join_parts(logs[name], files)
+    try:
+        outcomes = (executor or SerialExecutor()).run(
+            scenarios, tasks, lambda i, _: report(i, 1.0), report
+        )
+        for name, files in parts.items():
+            join_parts(logs[name], files)
+    except BaseException:
+        for files in parts.values():
+            for part in files:
+                part.unlink(missing_ok=True)
+        raise
     wall = time.perf_counter() - started
+    for k, name in enumerate(oracles):
+        at = ours + k * n_reps
+        assert oracle is not None
+        oracle.keep(name, [o.tally for o in outcomes[at : at + n_reps]])
     compute = sum(o.compute_s for o in outcomes) or 1.0
     results: dict[str, SimulationResult] = {}
     for k, name in enumerate(names):

@@ -32,6 +32,8 @@ from simulator import (
 )
 from simulator.dask_executor import DaskExecutor
 from simulator.executors import SchedulerError, make_executor, run_replication, scenario_key
+from simulator.run import ORACLE_TASKS
+from simulator.yardsticks import OracleRuns
 
 WALL_CLOCK = ("wall_seconds", "sim_payments_per_second")
 
@@ -107,6 +109,40 @@ def test_a_dask_cluster_gives_the_serial_figures(
     runs = simulate_policies(small, ["priority", "sr_window"], seed=5, executor=dask)
     for name, run in runs.items():
         assert figures(run.summary) == figures(serial_run[name])
+
+
+def test_the_oracle_runs_on_the_executor_with_the_serial_yardsticks(small: Scenario) -> None:
+    """The oracle's replications are tasks of the same batch: on worker processes they
+    give the yardsticks of the oracle run here, one after another, and are reported to
+    progress under their own name; policies sharing a set-up share one oracle run."""
+    names = ["priority", "sr_window"]
+    here = OracleRuns()
+    serial = simulate_policies(small, names, seed=5, oracle=here)
+    assert here.runs == 1  # both policies route under the same rules: one oracle
+    seen: list[tuple[str, int, float]] = []
+    spread = OracleRuns()
+    with ProcessExecutor(2) as executor:
+        runs = simulate_policies(
+            small,
+            names,
+            seed=5,
+            executor=executor,
+            oracle=spread,
+            progress=lambda p, r, f: seen.append((p, r, f)),
+        )
+    assert spread.runs == 1
+    for name in names:
+        assert runs[name].summary.yardsticks is not None
+        assert figures(runs[name].summary) == figures(serial[name].summary)
+        assert runs[name].timeseries == serial[name].timeseries
+    finished = {(p, r) for p, r, f in seen if f == 1.0}
+    assert {(p, r) for p, r in finished if p == ORACLE_TASKS} == {
+        (ORACLE_TASKS, r) for r in range(4)
+    }
+    # an oracle already run is not run again
+    again = simulate_policies(small, ["sr_window"], seed=5, oracle=spread)
+    assert spread.runs == 1
+    assert figures(again["sr_window"].summary) == figures(serial["sr_window"].summary)
 
 
 def test_a_pool_takes_scenarios_that_come_after_it_started(small: Scenario) -> None:
