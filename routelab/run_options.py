@@ -48,7 +48,9 @@ def interrupted(message: str) -> typer.Exit:
 
 
 @contextmanager
-def executor_for(workers: int | None, scheduler: str | None, tasks: int) -> Iterator[Executor]:
+def executor_for(
+    workers: int | None, scheduler: str | None, tasks: int | None
+) -> Iterator[Executor]:
     """The executor the options ask for, closed afterwards; a bad choice exits 2, an
     executor that breaks down (a worker process died) exits 1, with one line."""
     if workers is not None and scheduler is not None:

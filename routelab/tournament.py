@@ -15,10 +15,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from routelab.run_options import SchedulerOption, WorkersOption, executor_for, fail, interrupted
 from scenarios.loader import BUNDLED_DIR, ScenarioError
 
 if TYPE_CHECKING:
     from reports.tournament import Standings
+    from simulator.executors import Executor
 
 console = Console()
 errors = Console(stderr=True)
@@ -51,6 +53,7 @@ def build(
     replications: int | None = None,
     duration_s: float | None = None,
     quiet: bool = True,
+    executor: Executor | None = None,
 ) -> Standings:
     """Play the tournament on the named scenarios and stand its results."""
     # heavy imports here, so that `routelab --help` stays quick
@@ -69,7 +72,14 @@ def build(
         if not quiet:
             console.print(f"  {scenario}: {entrant}", highlight=False)
 
-    matches = play(scenarios, roster, replications=replications, progress=progress, names=shown)
+    matches = play(
+        scenarios,
+        roster,
+        replications=replications,
+        progress=progress,
+        names=shown,
+        executor=executor,
+    )
     return standings([(m.scenario, m.entrant, m.summary, m.sat_out) for m in matches])
 
 
@@ -115,17 +125,25 @@ def tournament_command(
         typer.Option("--markdown", help="Also write the markdown table here (docs/tournament.md)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Every shipped strategy on every bundled scenario, with the oracle: one report."""
     from reports.tournament import markdown
     from reports.tournament_html import write_html
 
     names = scenario or bundled()
+    from simulator.executors import Interrupted
+
     try:
-        table = build(names, replications, duration, quiet)
+        with executor_for(workers, scheduler, None) as executor:
+            table = build(names, replications, duration, quiet, executor)
     except ScenarioError as exc:
-        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
+    except Interrupted:
+        raise interrupted(
+            "the tournament stopped before its last match; nothing was written"
+        ) from None
     target = markdown_out or out / "tournament.md"
     header = header_text(table, replications, duration, str(target))
     text = markdown(table, header)

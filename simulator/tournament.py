@@ -28,6 +28,7 @@ from results.identity import content_hash
 from router.engine import registry
 from scenarios.loader import ScenarioError, validate_scenario
 from scenarios.schema import RoutingPolicy, Scenario
+from simulator.executors import Executor
 from simulator.run import simulate
 from simulator.yardsticks import ORACLE_POLICY, OracleRuns
 
@@ -131,9 +132,12 @@ def play(
     replications: int | None = None,
     progress: Progress | None = None,
     names: Sequence[str] | None = None,
+    executor: Executor | None = None,
 ) -> list[Match]:
     """Every entrant on every scenario, with the oracle on the same seeds; ``names``
-    names the scenarios in the matches (default: their own names)."""
+    names the scenarios in the matches (default: their own names). Each match's
+    replications (and the oracle's, the first time a set-up needs it) run on
+    ``executor`` (default: one after another here); the figures are the same."""
     matches: list[Match] = []
     for k, scenario in enumerate(scenarios):
         name = names[k] if names is not None else scenario.name
@@ -146,7 +150,9 @@ def play(
             if isinstance(fitted, str):
                 matches.append(Match(name, entrant.name, None, fitted))
                 continue
-            result = simulate(fitted, policy.name, replications=replications, oracle=oracle)
+            result = simulate(
+                fitted, policy.name, replications=replications, oracle=oracle, executor=executor
+            )
             summary = result.summary.model_copy(update={"policy": entrant.name})
             matches.append(Match(name, entrant.name, summary))
     return matches

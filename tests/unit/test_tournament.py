@@ -162,3 +162,16 @@ def test_the_command_writes_both_files_and_refuses_an_unknown_scenario(tmp_path:
     bad = runner.invoke(app, ["tournament", "--scenario", "no_such_scenario", "--out", str(out)])
     assert bad.exit_code == 2
     assert "no_such_scenario: file not found" in bad.output and "Traceback" not in bad.output
+
+
+def test_worker_processes_give_the_serial_standings() -> None:
+    from simulator.executors import ProcessExecutor
+
+    def table_text(executor: ProcessExecutor | None) -> str:
+        table = build(["flapping", "cost_vs_approval"], 2, 60.0, executor=executor)
+        return markdown(table, header_text(table, 2, 60.0, "docs/tournament.md"))
+
+    serial = table_text(None)
+    with ProcessExecutor(2) as executor:
+        assert table_text(executor) == serial
+    assert "| flapping | " in serial and "| cost_vs_approval | " in serial
