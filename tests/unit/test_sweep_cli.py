@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -138,6 +139,7 @@ def test_simulate_gives_the_same_figures_on_one_worker_or_two(small: Path, tmp_p
         "sr_window",
         "--replications",
         "3",
+        "--attempt-log",
         "--quiet",
     )
     assert invoke(*args, "--workers", "1", "--out", tmp_path / "one").exit_code == 0
@@ -145,6 +147,12 @@ def test_simulate_gives_the_same_figures_on_one_worker_or_two(small: Path, tmp_p
     for policy in ("priority", "sr_window"):
         one = summary_figures(tmp_path / "one" / policy / "summary.json")
         assert one == summary_figures(tmp_path / "two" / policy / "summary.json")
+        # the attempt log: every replication's part joined in replication order, the same
+        # rows whichever worker wrote them; no part left behind
+        logs = [pq.read_table(tmp_path / d / policy / "attempts.parquet") for d in ("one", "two")]
+        assert logs[0].num_rows > 1000 and logs[0].equals(logs[1])
+        assert sorted(set(logs[1].column("replication").to_pylist())) == [0, 1, 2]
+        assert not list((tmp_path / "two" / policy).glob("*.part"))
 
 
 def test_tune_writes_a_scenario_ready_to_run(small: Path, tmp_path: Path) -> None:
