@@ -90,6 +90,31 @@ def test_approval_on_the_first_attempt() -> None:
     assert (late.status, late.code, late.attempts) == ("failed", "68", 0)
 
 
+def test_a_new_flow_has_sent_nothing_and_approved_says_what_the_status_says() -> None:
+    f = flow()
+    assert (f.state, f.attempts, f.attempt, f.acquirer, f.timeout_ms) == (NEW, 0, 0, "", 0.0)
+    assert (f.status, f.finished_at, f.approved) == ("", 0.0, False)
+    f.start(0.0)
+    answered(f, OK, 0.2)
+    assert f.approved
+    g = flow()
+    g.start(0.0)
+    answered(g, FUNDS, 0.2)
+    assert not g.approved and g.status == "declined"
+
+
+def test_the_budget_edge_half_a_millisecond_left_is_still_an_attempt() -> None:
+    # 999.5 ms of a 1000 ms budget gone: a cascade may go, with the 0.5 ms left as its
+    # timeout; at 1000 ms none may
+    f = flow(attempt_timeout_ms=800, budget_ms=1000)
+    f.start(0.0)
+    assert (answered(f, DNH, 0.9995), f.acquirer) == (SEND, "acqB")
+    assert f.timeout_ms == pytest.approx(0.5)
+    g = flow(attempt_timeout_ms=800, budget_ms=1000)
+    g.start(0.0)
+    assert answered(g, DNH, 1.0) == FINISH and g.attempts == 1
+
+
 @pytest.mark.parametrize(
     ("code", "status"),
     [(FUNDS, "declined"), (STOLEN, "declined"), ("54", "declined"), ("XX", "declined")],

@@ -298,3 +298,19 @@ def test_a_card_taking_a_forgotten_cards_slot_starts_with_no_history() -> None:
     # carry into its own count
     assert not any(rules.declined(105, "mastercard", 40.0 + i) for i in range(10))
     assert rules.declined(105, "mastercard", 60.0)
+
+
+@pytest.mark.parametrize("card", [0, 1])
+def test_card_zero_and_a_one_card_table_are_counted_like_any_other(card: int) -> None:
+    # card numbers start at 0, and a router may keep room for one card only
+    scheme = rules_for(capacity=1, visa={"retry_limit": 1, "over_limit": "pay"})
+    f = flow(scheme, "visa", card=card)
+    f.start(0.0)
+    assert decline(f, "05", 0.1) == SEND  # the card's first retry: within the limit
+    assert decline(f, "96", 0.2) == SEND  # its second: past it, and paid for
+    assert (f.attempts, f.excess_attempts, f.scheme_fees) == (3, 1, 10.0)
+    unknown = flow(scheme, "visa", card=-1)  # no card key: the per-card limit cannot apply
+    unknown.start(0.0)
+    decline(unknown, "05", 0.1)
+    decline(unknown, "96", 0.2)
+    assert (unknown.attempts, unknown.excess_attempts) == (3, 0)
