@@ -123,9 +123,9 @@ def test_visa_allows_15_retries_in_30_days_then_stops_until_the_oldest_ages_out(
     assert [rules.retried(CARD, "visa", t) for t in days] == [False] * 15
     assert not rules.may_retry(CARD, "visa", "05", "", 20 * DAY_S)
     assert rules.may_retry(CARD + 1, "visa", "05", "", 20 * DAY_S)  # another card
-    # 30 days after the first retry it no longer counts: one more retry is allowed
-    assert not rules.may_retry(CARD, "visa", "05", "", 30 * DAY_S - 1.0)
-    assert rules.may_retry(CARD, "visa", "05", "", 30 * DAY_S + 1.0)
+    # 30 days (of 86,400 s) after the first retry it no longer counts: one more is allowed
+    assert not rules.may_retry(CARD, "visa", "05", "", 30 * 86_400.0 - 1.0)
+    assert rules.may_retry(CARD, "visa", "05", "", 30 * 86_400.0 + 1.0)
 
 
 def test_visa_retries_past_the_limit_cost_the_fee_when_the_scenario_pays() -> None:
@@ -314,3 +314,16 @@ def test_card_zero_and_a_one_card_table_are_counted_like_any_other(card: int) ->
     decline(unknown, "05", 0.1)
     decline(unknown, "96", 0.2)
     assert (unknown.attempts, unknown.excess_attempts) == (3, 0)
+
+
+@pytest.mark.parametrize(("card", "capacity"), [(0, 1), (0, 64), (5, 1)])
+def test_the_limits_hold_for_card_zero_and_for_a_one_card_table(card: int, capacity: int) -> None:
+    # slot 0, and a table with room for one card, are slots like any other
+    rules = rules_for(capacity=capacity, visa={"retry_limit": 2})
+    assert rules.may_retry(card, "visa", "05", "", 0.0)
+    assert [rules.retried(card, "visa", t) for t in (1.0, 2.0)] == [False, False]
+    assert not rules.may_retry(card, "visa", "05", "", 3.0)  # the limit is reached
+    assert rules.retried(card, "visa", 3.0)  # a third one is beyond it
+    mastercard = rules_for(capacity=capacity)  # a card is on one network
+    times = [i * 60.0 for i in range(11)]
+    assert [mastercard.declined(card, "mastercard", t) for t in times] == [False] * 10 + [True]
