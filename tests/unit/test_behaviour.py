@@ -426,3 +426,46 @@ def test_segment_caches_do_not_change_answers(
         for p in batch:
             assert acq.base_approval(p) == acq._approval_for(p)
             assert issuer._cdf(p) == issuer._cdf_for(p)
+
+
+# --- edges the mutation run found unpinned ------------------------------------------------
+
+
+def test_an_incident_starts_at_its_start_and_is_over_at_its_end() -> None:
+    acq = acquirer(incidents=[{"name": "down", "start_s": 100, "end_s": 200, "error_rate": 1.0}])
+    assert (
+        acq.active_incidents(100.0) == ["down"] and acq.conditions(pay(), 100.0).error_rate == 1.0
+    )
+    assert acq.active_incidents(200.0) == [] and acq.conditions(pay(), 200.0).error_rate == 0.0
+    assert acq.active_incidents(99.999) == [] and acq.active_incidents(199.999) == ["down"]
+
+
+def test_conditions_never_pass_certainty() -> None:
+    acq = acquirer(
+        timeout_rate=0.5,
+        incidents=[{"start_s": 0, "end_s": 10, "approval_delta": 0.5, "timeout_rate": 0.8}],
+    )
+    cond = acq.conditions(pay(), 5.0)
+    assert (cond.approval, cond.timeout_rate) == (1.0, 1.0)
+
+
+def test_an_issuer_without_codes_never_declines() -> None:
+    issuer = IssuerModel(IssuerDeclines.model_validate({"base": {}}))
+    assert issuer.decline_probability(pay()) == 0.0
+    assert issuer.decline_code(pay(), 0.0) is None
+
+
+def test_issuer_declines_between_one_and_two_are_scaled_to_certainty() -> None:
+    issuer = IssuerModel(
+        IssuerDeclines.model_validate(
+            {
+                "base": {"51": 0.3, "05": 0.3},
+                "effects": [{"when": {"network": "mastercard"}, "factor": 3.0}],
+            }
+        )
+    )
+    assert issuer.decline_probability(pay()) == pytest.approx(0.6)
+    # 0.9 + 0.9 = 1.8: scaled to 1.0, the codes keep their shares
+    assert issuer.decline_probability(pay(network="mastercard")) == pytest.approx(1.0)
+    assert issuer.decline_code(pay(network="mastercard"), 0.49) == "51"
+    assert issuer.decline_code(pay(network="mastercard"), 0.51) == "05"

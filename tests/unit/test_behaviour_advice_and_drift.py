@@ -148,3 +148,12 @@ def test_the_latency_cdf_inverts_the_quantile(spec: dict[str, Any]) -> None:
             assert latency_cdf(model, ms) == pytest.approx(u, abs=1e-6)
     assert latency_cdf(model, 0.0) == pytest.approx(0.0, abs=1e-9)
     assert latency_cdf(model, 1e9) == pytest.approx(1.0)
+
+
+def test_the_lognormal_cdf_at_its_edges() -> None:
+    step = LATENCY.validate_python({"dist": "lognormal", "median_ms": 100, "sigma": 0})
+    assert latency_cdf(step, 100.0) == 1.0 and latency_cdf(step, 99.999) == 0.0
+    unit = LATENCY.validate_python({"dist": "lognormal", "median_ms": 1, "sigma": 1})
+    assert latency_cdf(unit, 1.0) == pytest.approx(0.5)
+    assert latency_cdf(unit, 0.5) == pytest.approx(0.244108596, abs=1e-9)  # Φ(ln 0.5)
+    assert latency_cdf(unit, 0.0) == 0.0 and latency_cdf(unit, -1.0) == 0.0
