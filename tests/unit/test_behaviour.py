@@ -469,3 +469,30 @@ def test_issuer_declines_between_one_and_two_are_scaled_to_certainty() -> None:
     assert issuer.decline_probability(pay(network="mastercard")) == pytest.approx(1.0)
     assert issuer.decline_code(pay(network="mastercard"), 0.49) == "51"
     assert issuer.decline_code(pay(network="mastercard"), 0.51) == "05"
+
+
+def test_void_and_status_answers_take_their_own_latency_or_the_attempts_median() -> None:
+    plain = acquirer(latency={"dist": "lognormal", "median_ms": 200, "sigma": 0.5})
+    # no void/status latency of its own: the median of the attempt latency, every time
+    assert plain.median_ms == pytest.approx(200.0)
+    assert plain.void_fixed_ms == pytest.approx(200.0) and plain.void_ms(0.9) == pytest.approx(
+        200.0
+    )
+    assert plain.status_ms(0.1) == pytest.approx(200.0)
+    own = acquirer(
+        latency={"dist": "lognormal", "median_ms": 200, "sigma": 0.5},
+        void_latency={"dist": "uniform", "low_ms": 10, "high_ms": 30},
+        status_latency={"dist": "uniform", "low_ms": 60, "high_ms": 80},
+    )
+    assert own.void_fixed_ms is None  # drawn per void, from the void latency
+    assert own.void_ms(0.5) == pytest.approx(20.0) and own.void_ms(0.75) == pytest.approx(25.0)
+    assert own.status_fixed_ms is None and own.status_ms(0.5) == pytest.approx(70.0)
+    fixed = acquirer(void_latency={"dist": "fixed", "ms": 45})
+    assert fixed.void_fixed_ms == 45.0 and fixed.void_ms(0.99) == 45.0
+
+
+def test_a_bin_effect_is_judged_per_payment_not_per_segment() -> None:
+    acq = acquirer(approval={"base": 0.9, "effects": [{"when": {"bin": "4111"}, "delta": -0.5}]})
+    assert acq.base_approval(pay(bin="411111")) == pytest.approx(0.4)
+    assert acq.base_approval(pay(bin="422222")) == pytest.approx(0.9)  # same segment
+    assert acq.base_approval(pay(bin="411199")) == pytest.approx(0.4)
