@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import HTTPException
 
 from router.card_data import CARD_NUMBER_PROBLEM, card_number_paths, redact
-from router.engine.registry import StrategyError
+from router.engine.errors import StrategyError
 from router.openapi import PaymentsPage, PolicyView, Problem
 from router.payments import ActivePolicy, PaymentRouter
 from scenarios.loader import ScenarioError, validate_policy

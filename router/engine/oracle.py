@@ -35,6 +35,7 @@ import math
 from itertools import permutations
 from typing import Protocol
 
+from router.engine.errors import StrategyError
 from router.engine.rules import Candidates
 from router.engine.strategies import NO_SEGMENT, Ordering, Strategy, StrategyContext, rank
 from scenarios.conditions import PaymentAttributes
@@ -69,8 +70,6 @@ class Oracle(Strategy):
     def __init__(self, config: OracleStrategy, context: StrategyContext) -> None:
         truth = context.truth
         if truth is None:
-            from router.engine.registry import StrategyError  # the registry imports this
-
             raise StrategyError(
                 "strategy.type",
                 "the oracle needs the simulator's knowledge of the acquirers: it runs in "

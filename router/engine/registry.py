@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from router.engine.errors import StrategyError
 from router.engine.oracle import Oracle
 from router.engine.sticky import Sticky
 from router.engine.strategies import (
@@ -61,15 +62,6 @@ WRAPPERS: dict[str, WrapperFactory] = {
     "elimination": Elimination,
     "sticky": Sticky,
 }
-
-
-class StrategyError(ValueError):
-    """A strategy could not be built; ``field`` is its path in the scenario."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        self.field = field
-        self.problem = problem
-        super().__init__(f"{field}: {problem}")
 
 
 def make_strategy(config: Any, context: StrategyContext, field: str = "strategy") -> Strategy:

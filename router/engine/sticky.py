@@ -49,14 +49,8 @@ class Sticky(Strategy):
 
     learns: ClassVar[bool] = True
 
-    def __init__(
-        self, config: StickyStrategy, context: StrategyContext, inner: Strategy | None = None
-    ) -> None:
-        if inner is None:
-            from router.engine.registry import make_strategy  # the registry imports this
-
-            inner = make_strategy(config.inner, context, "strategy.inner")
-        self.inner = inner
+    def __init__(self, config: StickyStrategy, context: StrategyContext, inner: Strategy) -> None:
+        self.inner = inner  # built by the registry first, as for every wrapper
         self._acquirers = context.acquirers
         self._index = {name: i for i, name in enumerate(context.acquirers)}
         self._slots = CardSlots(config.cards)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from router.engine import RoutingEngine
-from router.engine.registry import StrategyError, check_strategies
+from router.engine.errors import StrategyError
+from router.engine.registry import check_strategies
 from scenarios.loader import ScenarioError, load_scenario, parse_scenario
 from scenarios.sampler import Payment
 from simulator import simulate

@@ -10,8 +10,9 @@ import pytest
 
 from mock_acquirers.behaviour import AcquirerBehaviour
 from router.engine import RoutingEngine
+from router.engine.errors import StrategyError
 from router.engine.oracle import Oracle
-from router.engine.registry import StrategyError, make_strategy
+from router.engine.registry import make_strategy
 from router.engine.rules import Candidates
 from router.engine.sticky import Sticky, segment_label
 from router.engine.strategies import (
