@@ -14,7 +14,9 @@ so the router can settle them (status inquiry, void) before giving a final statu
 ``sqlite3``, no server), written by one background thread with group commit: records
 queued while a commit is under way go together in the next transaction, so a commit's
 cost (one fsync of the WAL) is shared by every record in it and the event loop never
-waits for the disk.
+waits for the disk. The event loop hands its records over once per turn, as one list,
+however many payments that turn moved: each hand-over may wake the writer, and on a
+router that shares one core with its writer a wake-up costs more than a record.
 
 Idempotency by time, not by count: a payment and its key are purged only once they are
 older than the retention (24 h by default), finished and without an open attempt. When
@@ -58,7 +60,7 @@ import orjson
 
 RETENTION_S: Final = 86_400.0  # 24 h, as card schemes and PSPs promise for idempotency keys
 SYNCHRONOUS_LEVELS = ("FULL", "NORMAL")
-_MAX_BATCH = 4096  # records per transaction at most
+_MAX_BATCH = 4096  # records per transaction (more only when one hand-off holds more)
 _PURGE_BATCH = 5000  # payments deleted per purge transaction at most
 
 _SCHEMA = """
@@ -241,7 +243,9 @@ class Journal(Protocol):
         """Write what is queued, then stop the writer."""
 
 
-_Op = tuple[int, int, tuple[Any, ...]]  # (record kind, sequence number, parameters)
+_Record = tuple[int, tuple[Any, ...]]  # (record kind, parameters)
+# what the event loop hands the writer: the sequence number of its last record, and them
+_Handoff = tuple[int, list[_Record]]
 
 
 class SqliteJournal:
@@ -267,9 +271,13 @@ class SqliteJournal:
         self.synchronous = synchronous
         self.purge_every_s = purge_every_s
         self._clock = clock
-        self._queue: queue.SimpleQueue[_Op] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # guards the counters and waiters below
-        self._appended = 0  # sequence number of the last record queued
+        self._queue: queue.SimpleQueue[_Handoff] = queue.SimpleQueue()
+        # records appended since the last hand-off to the writer (the appending thread's)
+        self._pending: list[_Record] = []
+        self._handoff_due = False  # a hand-off is scheduled on the event loop
+        self._appended = 0  # sequence number of the last record appended
+        self._handed = 0  # ... of the last one handed to the writer
+        self._lock = threading.Lock()  # guards the counter and waiters below
         self._durable = 0  # ... and of the last one committed
         # flush() callers in the order they came, so by growing target
         self._waiters: deque[tuple[int, asyncio.Future[None], asyncio.AbstractEventLoop]] = deque()
@@ -305,7 +313,7 @@ class SqliteJournal:
             self._check()
             if self._payments >= self.max_payments:
                 self._purge_now.set()
-                self._queue.put((_WAKE, self._appended, ()))  # purge now, not in a minute
+                self._queue.put((self._handed, [(_WAKE, ())]))  # purge now, not in a minute
                 expiry = self._next_expiry
                 wait = math.ceil(expiry - now) if expiry is not None else self.retention_s
                 raise JournalFullError(
@@ -351,7 +359,22 @@ class SqliteJournal:
         if self._failure is not None:
             self._check()
         self._appended += 1
-        self._queue.put((kind, self._appended, row))
+        self._pending.append((kind, row))
+        if not self._handoff_due:
+            # one hand-off per turn of the event loop, however many records it appends:
+            # each hand-off may wake the writer thread, which costs more than a record
+            self._handoff_due = True
+            try:
+                asyncio.get_running_loop().call_soon(self._hand_off)
+            except RuntimeError:  # no event loop here: hand it over now
+                self._hand_off()
+
+    def _hand_off(self) -> None:
+        self._handoff_due = False
+        if self._pending:
+            records, self._pending = self._pending, []
+            self._handed = self._appended
+            self._queue.put((self._handed, records))
 
     # -- barriers ------------------------------------------------------------------------
 
@@ -369,7 +392,8 @@ class SqliteJournal:
 
     async def close(self) -> None:
         if self._writer.is_alive():
-            self._queue.put((_STOP, self._appended, ()))
+            self._hand_off()
+            self._queue.put((self._handed, [(_STOP, ())]))
             await asyncio.to_thread(self._writer.join)
 
     @property
@@ -443,17 +467,16 @@ class SqliteJournal:
         try:
             while not stopping:
                 try:
-                    op = self._queue.get(timeout=max(0.05, self.purge_every_s))
+                    last, records = self._queue.get(timeout=max(0.05, self.purge_every_s))
                 except queue.Empty:
-                    op = None
-                batch: list[_Op] = []
-                if op is not None:
-                    batch.append(op)
-                    with contextlib.suppress(queue.Empty):
-                        while len(batch) < _MAX_BATCH:
-                            batch.append(self._queue.get_nowait())
-                stopping = any(kind == _STOP for kind, _, _ in batch)
-                if batch and not self._commit(connection, batch):
+                    last, records = -1, []
+                batch = list(records)
+                with contextlib.suppress(queue.Empty):
+                    while records and len(batch) < _MAX_BATCH:
+                        last, records = self._queue.get_nowait()
+                        batch.extend(records)
+                stopping = any(kind == _STOP for kind, _ in batch)
+                if last >= 0 and not self._commit(connection, batch, last):
                     return
                 due = time.monotonic() - last_purge >= self.purge_every_s
                 if due or self._purge_now.is_set():
@@ -465,14 +488,14 @@ class SqliteJournal:
         finally:
             connection.close()
 
-    def _commit(self, connection: sqlite3.Connection, batch: list[_Op]) -> bool:
+    def _commit(self, connection: sqlite3.Connection, batch: list[_Record], last: int) -> bool:
         # one executemany per kind, in the kinds' order (started, sent, answered, settled,
         # finished): a record only ever updates a row a record of an earlier kind made,
         # so the order within a batch is kept where it matters, at a fraction of the
         # per-statement cost (the writer holds the GIL less, the event loop waits less)
         by_kind: list[list[tuple[Any, ...]]] = [[] for _ in _SQL]
         count = 0
-        for kind, _, row in batch:
+        for kind, row in batch:
             if kind < len(_SQL):
                 by_kind[kind].append(row)
                 count += 1
@@ -491,7 +514,7 @@ class SqliteJournal:
         if count:
             self.commits += 1
             self.records += count
-        self._settle_waiters(batch[-1][1], None)
+        self._settle_waiters(last, None)
         return True
 
     def _purge(self, connection: sqlite3.Connection) -> None:

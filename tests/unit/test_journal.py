@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -251,3 +252,57 @@ def test_a_closed_journal_refuses_and_a_write_failure_reaches_flush(tmp_path: Pa
         await broken.close()
 
     asyncio.run(scenario())
+
+
+def test_one_turn_of_the_event_loop_is_one_hand_off_and_one_commit(tmp_path: Path) -> None:
+    """Records appended in one turn of the event loop reach the writer together: one
+    transaction, however many payments; close() writes what was never flushed."""
+    path = tmp_path / "journal.db"
+
+    async def write() -> tuple[int, int, int]:
+        journal = SqliteJournal(path)
+        for n in range(300):
+            pid = start(journal, n)
+            journal.attempt_sent(pid, 1, "acq_a", f"{pid}-1")
+        await journal.flush()
+        first = journal.commits
+        for n in range(300):  # answered in the next turn, then closed without a flush
+            journal.attempt_answered(f"pay_{n}", 1, "00", "approved", True)
+        await journal.close()
+        return first, journal.commits, journal.records
+
+    first, commits, records = asyncio.run(write())
+    assert (first, commits, records) == (1, 2, 900)
+    replay = replay_of(path)
+    assert len(replay.unfinished) == 300
+    assert all(a.outcome == "approved" and a.certain for a in replay.unfinished[0].attempts)
+    assert all(p.attempts[0].code == "00" for p in replay.unfinished)
+
+
+def test_appends_without_an_event_loop_are_handed_over_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    journal = SqliteJournal(path)
+    pid = start(journal, 1)  # no running loop: nothing may wait for a turn that never comes
+    journal.attempt_sent(pid, 1, "acq_a", f"{pid}-1")
+    asyncio.run(journal.flush())
+    assert journal.records == 2
+    asyncio.run(journal.close())
+    assert [a.key for a in replay_of(path).open_attempts] == ["pay_1-1"]
+
+
+def test_payment_ids_sort_by_creation_and_stay_unguessable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Time first (the journal's keys then grow at their right edge), 64 random bits after."""
+    from router import app
+
+    ms = 1_764_806_400_000  # 2025-12-04 00:00:00 UTC
+    clock = iter([ms * 1_000_000, ms * 1_000_000 + 999_999, (ms + 1) * 1_000_000, ms * 10**6])
+    monkeypatch.setattr(app.time, "time_ns", lambda: next(clock))
+    same_ms_a, same_ms_b, later, again = (app.new_payment_id() for _ in range(4))
+    for pid in (same_ms_a, same_ms_b, later, again):
+        assert re.fullmatch(r"pay_[0-9a-f]{28}", pid), pid
+    assert int(same_ms_a[4:16], 16) == ms and int(later[4:16], 16) == ms + 1
+    assert same_ms_a[:16] == same_ms_b[:16] and same_ms_a != same_ms_b  # the random part
+    assert len({same_ms_a, same_ms_b, later, again}) == 4
+    assert max(same_ms_a, same_ms_b, again) < later  # a later millisecond sorts after
