@@ -274,6 +274,11 @@ class EliminationStrategy(LearningStrategy):
     inner: Strategy
     breaker: Breaker = ScoreBreaker(type="score")
     probe: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02
+    # what the inner strategy does when a breaker lets its acquirer back in: ``keep``
+    # what it learnt (a learning inner strategy then keeps the acquirer down until its
+    # memory of the incident fades), or start it ``fresh`` (it forgets that acquirer:
+    # sr_window's windows start optimistic again), so it is judged on what it does now
+    readmitted: Literal["keep", "fresh"] = "keep"
 
 
 class CustomStrategy(StrictModel):

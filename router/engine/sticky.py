@@ -112,6 +112,10 @@ class Sticky(Strategy):
     def scores(self) -> dict[str, dict[str, float]]:
         return self.inner.scores()
 
+    def forget(self, acquirer: str) -> None:
+        self.inner.forget(acquirer)
+        self._scores_at = -float("inf")  # read the inner strategy's scores afresh
+
     def nbytes(self) -> int:
         """Memory held for the cards (fixed when the strategy is built)."""
         return self._slots.nbytes() + self._last.itemsize * len(self._last)

@@ -152,6 +152,11 @@ class Strategy:
         """Current scores per segment and acquirer, for the admin API (empty if none)."""
         return {}
 
+    def forget(self, acquirer: str) -> None:
+        """Drop what was learnt of ``acquirer``: it is judged afresh from now on (a
+        circuit breaker that lets it back in asks this; no-op for what keeps nothing)."""
+        return None
+
 
 NO_SEGMENT: Segment = ()
 

@@ -143,3 +143,10 @@ class CostAware(CountingStrategy):
     def scores(self) -> dict[str, dict[str, float]]:
         book = self._book
         return book.scores() if book is not None else CountingStrategy.scores(self)
+
+    def forget(self, acquirer: str) -> None:
+        book = self._book
+        if book is None:
+            CountingStrategy.forget(self, acquirer)
+        else:
+            book.forget(acquirer)

@@ -125,6 +125,12 @@ class Elimination(Strategy):
         # the candidates left once some are eliminated, one object per (rule, left)
         self._left: dict[tuple[Candidates, tuple[str, ...]], Candidates] = {}
         self._last = 0.0  # the latest time seen, for the admin API's view of the breakers
+        # readmitted: fresh: the acquirers last seen eliminated; one seen back in is
+        # forgotten by the inner strategy (read as a Python attribute: a user's class
+        # that does not subclass Strategy may have no forget())
+        self._fresh = config.readmitted == "fresh"
+        self._out: set[str] = set()
+        self._inner_forget = getattr(inner, "forget", None) if self._fresh else None
 
     def _breaker(self, acquirer: str, now: float) -> Breaker:
         found = self._breakers.get(acquirer)
@@ -166,6 +172,8 @@ class Elimination(Strategy):
     def order(self, payment: PaymentAttributes, candidates: Candidates, now: float) -> Ordering:
         self._last = max(self._last, now)
         out = self.eliminated(candidates.acquirers, now) if self._breakers else ()
+        if self._fresh:
+            self._readmit(candidates.acquirers, out)
         if not out or len(out) == len(candidates.acquirers):
             return self._inner.order(payment, candidates, now)
         inner = self._inner.order(payment, self._remaining(candidates, out), now)
@@ -184,6 +192,20 @@ class Elimination(Strategy):
             inner.explored,
             (1.0 - probe) * inner.propensity,
         )
+
+    def _readmit(self, acquirers: tuple[str, ...], out: tuple[str, ...]) -> None:
+        """Note who is eliminated now; the inner strategy forgets whoever is back."""
+        was_out = self._out
+        for a in acquirers:
+            if a in out:
+                was_out.add(a)
+            elif a in was_out:
+                was_out.discard(a)
+                if self._inner_forget is not None:
+                    self._inner_forget(a)
+
+    def forget(self, acquirer: str) -> None:
+        self._inner.forget(acquirer)
 
     def record(self, result: AttemptResult) -> None:
         if self._inner_learns:

@@ -101,6 +101,13 @@ class Counts:
         if missing > 0:
             self.values.extend([0.0] * missing)
 
+    def forget(self, slot: int) -> None:
+        """Drop every verdict of the acquirer in ``slot``: it has none again."""
+        values = self.values
+        if 2 * slot < len(values):
+            values[2 * slot] = 0.0
+            values[2 * slot + 1] = 0.0
+
 
 class DiscountedCounts(Counts):
     """Every verdict first multiplies all counts by ``discount``."""
@@ -144,6 +151,16 @@ class WindowedCounts(Counts):
             ring[pos] = code
             self._pos = pos + 1 if pos + 1 < self._size else 0
         self.values[code] += 1.0
+
+    def forget(self, slot: int) -> None:
+        """Drop the slot's verdicts from the counts and from the window: the others
+        keep their order, oldest first, and the window refills from the verdicts to come."""
+        Counts.forget(self, slot)
+        ring = self._ring
+        pos = self._pos
+        oldest_first = ring[pos:] + ring[:pos]
+        self._ring = [code for code in oldest_first if code // 2 != slot]
+        self._pos = 0
 
 
 def counts_for(memory: Memory) -> Callable[[], Counts]:

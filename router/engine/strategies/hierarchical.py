@@ -132,6 +132,13 @@ class Hierarchical(CountingStrategy):
         for level, key in enumerate(keys):
             self.level_counts(level, key).add(slot, success)
 
+    def forget(self, acquirer: str) -> None:
+        """Drop ``acquirer``'s counts at every level and in every segment."""
+        slot = self._slots.of(acquirer)
+        for segments in self._by_level:
+            for counts in segments.values():
+                counts.forget(slot)
+
     def scores(self) -> dict[str, dict[str, float]]:
         """Mean approval per level and segment, e.g. ``1:visa/False``."""
         names = self._slots.names()

@@ -67,6 +67,12 @@ class CountingStrategy(Strategy):
             self._slots.of(result.acquirer), verdict == SUCCESS
         )
 
+    def forget(self, acquirer: str) -> None:
+        """Drop ``acquirer``'s counts in every segment (its prior alone is left)."""
+        slot = self._slots.of(acquirer)
+        for counts in self._counts.values():
+            counts.forget(slot)
+
     # -- Beta posteriors over the counts --------------------------------------------------
 
     def posterior_means(self, counts: Counts, slots: tuple[int, ...]) -> list[float]:

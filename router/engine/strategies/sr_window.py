@@ -125,6 +125,20 @@ class WindowBook:
             for segment, windows in self.windows.items()
         }
 
+    def forget(self, acquirer: str) -> None:
+        """Judge ``acquirer`` afresh in every segment: its window is rebuilt just above
+        the best of the others there (so it goes first, and its own next verdicts decide
+        at once whether it stays first), or dropped (untried: 1.0) where it has no rival."""
+        for windows in self.windows.values():
+            window = windows.get(acquirer)
+            if window is None:
+                continue
+            rivals = [w.successes for a, w in windows.items() if a != acquirer]
+            if rivals:
+                window.rebuild(max(rivals) / window.size)
+            else:
+                del windows[acquirer]
+
 
 def best_rate(windows: dict[str, SuccessWindow], candidates: tuple[str, ...]) -> float:
     """p_max of the reset: the segment's best window, an untried candidate of the
@@ -237,3 +251,8 @@ class SrWindow(Strategy):
 
     def scores(self) -> dict[str, dict[str, float]]:
         return self._book.scores()
+
+    def forget(self, acquirer: str) -> None:
+        """Drop ``acquirer``'s windows: untried again, it scores a full window."""
+        self._book.forget(acquirer)
+        self._rankings.clear()
