@@ -284,3 +284,12 @@ def test_rate_shapes() -> None:
     ]
     diurnal = PROFILE.validate_python(PROFILES["diurnal"])
     assert arrival_rate(diurnal, np.array([50.0, 200.0]), DURATION) == pytest.approx([27, 3])
+
+
+def test_bins_below_100000_keep_their_leading_zeros() -> None:
+    """A range under 100000 (Mir-like 022...): zero-padded six digits, never five."""
+    bins = {"visa": [{"min": "022000", "max": "022009"}, {"min": "411111", "max": "411111"}]}
+    drawn = [p.bin for p in sampler(4, networks={"visa": 1}, bins=bins).draw(3_000)]
+    assert set(drawn) <= {f"0220{k:02d}" for k in range(10)} | {"411111"}
+    assert "411111" in drawn and any(b.startswith("0220") for b in drawn)
+    assert all(len(b) == 6 for b in drawn)
