@@ -42,7 +42,7 @@ from router.engine.flow import FAILED, PaymentFlow, final_status
 from router.engine.retry import RetryRules
 from router.engine.strategies import Ordering
 from router.idempotency import IdempotencyStore, StoredAnswer
-from router.journal import JournalAttempt, KnownKey, Replay, UnfinishedPayment
+from router.journal_replay import JournalAttempt, KnownKey, Replay, UnfinishedPayment
 from router.payment_journal import RESOLVING, PaymentJournal
 from router.payments import PaymentRouter
 from router.records import AttemptRecord, PaymentRecord, payment_answer, wall_clock

@@ -14,16 +14,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from router.journal import (
-    JournalFailedError,
-    JournalFullError,
-    Replay,
-    SqliteJournal,
-)
+from router.journal import JournalFailedError, JournalFullError, SqliteJournal
+from router.journal_replay import Replay
 
 DIGEST = bytes(range(16))
 
@@ -298,7 +295,7 @@ def test_payment_ids_sort_by_creation_and_stay_unguessable(
 
     ms = 1_764_806_400_000  # 2025-12-04 00:00:00 UTC
     clock = iter([ms * 1_000_000, ms * 1_000_000 + 999_999, (ms + 1) * 1_000_000, ms * 10**6])
-    monkeypatch.setattr(app.time, "time_ns", lambda: next(clock))
+    monkeypatch.setattr(time, "time_ns", lambda: next(clock))
     same_ms_a, same_ms_b, later, again = (app.new_payment_id() for _ in range(4))
     for pid in (same_ms_a, same_ms_b, later, again):
         assert re.fullmatch(r"pay_[0-9a-f]{28}", pid), pid
