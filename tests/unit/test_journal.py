@@ -303,3 +303,34 @@ def test_payment_ids_sort_by_creation_and_stay_unguessable(
     assert same_ms_a[:16] == same_ms_b[:16] and same_ms_a != same_ms_b  # the random part
     assert len({same_ms_a, same_ms_b, later, again}) == 4
     assert max(same_ms_a, same_ms_b, again) < later  # a later millisecond sorts after
+
+
+def test_flush_waits_for_the_commit_even_after_a_refusal_woke_the_writer(
+    tmp_path: Path,
+) -> None:
+    """A flush with nothing appended returns at once; a refusal's wake-up (the journal
+    full before anything was handed over) never marks later records durable early."""
+    path = tmp_path / "journal.db"
+
+    async def fill() -> None:
+        journal = SqliteJournal(path)
+        start(journal, 1)
+        await journal.flush()
+        await journal.close()
+
+    asyncio.run(fill())
+
+    async def scenario() -> tuple[int, int]:
+        journal = SqliteJournal(path, max_payments=1, purge_every_s=3600.0)
+        await asyncio.wait_for(journal.flush(), 5.0)  # nothing appended: nothing to wait for
+        with pytest.raises(JournalFullError):
+            start(journal, 2)  # wakes the writer to purge, before any hand-off
+        await asyncio.sleep(0.2)  # the writer has handled the wake-up
+        journal.attempt_sent("pay_1", 1, "acq_a", "pay_1-1")
+        await journal.flush()
+        committed = journal.records  # read as soon as flush returns
+        await journal.close()
+        return committed, journal.records
+
+    assert asyncio.run(scenario()) == (1, 1)
+    assert [a.key for a in replay_of(path).open_attempts] == ["pay_1-1"]

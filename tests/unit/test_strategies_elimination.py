@@ -168,3 +168,30 @@ def test_it_wraps_a_users_own_strategy(repo_root: Path) -> None:
     fail(strategy, "b", 5, code="96")
     d: Ordering = strategy.order(pay(), ABC, 0.0)
     assert d.acquirers == ("c", "a", "b") and d.propensity == 1.0
+
+
+def test_a_bucket_drains_to_empty_and_the_breaker_learns() -> None:
+    strategy = breaker(breaker=BUCKET, probe=0.0)
+    assert strategy.learns  # the engine feeds it answers only because it says so
+    fail(strategy, "a", 5, at=0.0)
+    first(strategy, 1_000.0)  # sixteen intervals later: every unit leaked, none below 0
+    assert strategy.scores()["elimination"] == {"a": 0.0}
+    fail(strategy, "a", 4, at=1_000.0)  # so four failures do not fill it again
+    assert first(strategy, 1_000.0) == ("a", "b", "c")
+    fail(strategy, "a", 1, at=1_000.0)
+    assert first(strategy, 1_000.0) == ("b", "c", "a")
+
+
+def test_without_probes_the_breaker_draws_nothing_from_the_routing_stream() -> None:
+    """probe 0: the order is the inner strategy's on the stream the inner strategy alone
+    consumes, as if the breaker were not there (common random numbers across policies)."""
+    inner = {"type": "weighted", "weights": {"b": 1, "c": 1}}
+    wrapped = breaker(seed=9, inner=inner, breaker=BUCKET, probe=0.0)
+    plain = build(inner, seed=9)
+    fail(wrapped, "a", 5)  # five orders while the bucket fills: five draws of the inner
+    for _ in range(5):
+        plain.order(pay(), ABC, 0.0)
+    orders = [wrapped.order(pay(), ABC, 1.0).acquirers for _ in range(200)]
+    assert all(o[-1] == "a" for o in orders)
+    bc = rule("b", "c")
+    assert [o[:2] for o in orders] == [plain.order(pay(), bc, 1.0).acquirers for _ in range(200)]
