@@ -64,6 +64,18 @@ def test_discounted_counts_forget_one_slot_only() -> None:
     assert counts.values == [0.0, 0.0, 0.0, 0.5]
     counts.forget(5)  # a slot beyond the counts
     assert counts.values == [0.0, 0.0, 0.0, 0.5]
+    three = DiscountedCounts(1.0)
+    for slot, success in [(0, True), (1, True), (2, True), (1, False)]:
+        three.add(slot, success)
+    assert three.values == [1.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+    three.forget(1)  # the middle slot: its two values only
+    assert three.values == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    three.forget(2)
+    assert three.values == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    two = DiscountedCounts(1.0)
+    two.add(1, True)
+    two.forget(2)  # just past the end: nothing to drop, nothing raised
+    assert two.values == [0.0, 0.0, 1.0, 0.0]
 
 
 def test_windowed_counts_forget_a_slot_and_keep_the_rest_in_order() -> None:
