@@ -57,10 +57,7 @@ from typing import Any, Final, Literal, Protocol
 
 import orjson
 
-from router.journal_replay import (
-    Replay,
-    read_replay,
-)
+from router.journal_replay import Replay, read_replay
 
 RETENTION_S: Final = 86_400.0  # 24 h, as card schemes and PSPs promise for idempotency keys
 SYNCHRONOUS_LEVELS = ("FULL", "NORMAL")
@@ -214,7 +211,8 @@ class SqliteJournal:
         self._queue: queue.SimpleQueue[_Handoff] = queue.SimpleQueue()
         # records appended since the last hand-off to the writer (the appending thread's)
         self._pending: list[_Record] = []
-        self._handoff_due = False  # a hand-off is scheduled on the event loop
+        self._handoff_due = False  # a hand-off is scheduled on an event loop ...
+        self._handoff_loop: asyncio.AbstractEventLoop | None = None  # ... this one
         self._appended = 0  # sequence number of the last record appended
         self._handed = 0  # ... of the last one handed to the writer
         self._lock = threading.Lock()  # guards the counter and waiters below
@@ -303,11 +301,14 @@ class SqliteJournal:
         if not self._handoff_due:
             # one hand-off per turn of the event loop, however many records it appends:
             # each hand-off may wake the writer thread, which costs more than a record
-            self._handoff_due = True
             try:
-                asyncio.get_running_loop().call_soon(self._hand_off)
+                loop = asyncio.get_running_loop()
             except RuntimeError:  # no event loop here: hand it over now
                 self._hand_off()
+            else:
+                self._handoff_due = True
+                self._handoff_loop = loop
+                loop.call_soon(self._hand_off)
 
     def _hand_off(self) -> None:
         self._handoff_due = False
@@ -321,6 +322,8 @@ class SqliteJournal:
     async def flush(self) -> None:
         target = self._appended
         loop = asyncio.get_running_loop()
+        if self._handoff_due and self._handoff_loop is not loop:
+            self._hand_off()  # scheduled on a loop that stopped before it ran it
         with self._lock:
             if self._failure is not None:
                 self._check()

@@ -267,17 +267,17 @@ class EliminationStrategy(LearningStrategy):
     eliminated acquirer come back: with probability ``probe`` (per payment with an
     eliminated candidate) a uniformly drawn eliminated candidate goes first. When every
     candidate is eliminated the inner strategy orders them all. The inner strategy
-    learns from every answer.
+    learns from every answer. ``readmitted``: when a breaker lets its acquirer back in,
+    the inner strategy keeps what it learnt of it (``keep``: a learning one then keeps
+    it down until its memory of the incident fades) or judges it ``fresh`` (it forgets that
+    acquirer: sr_window rebuilds its windows just above the best rival's, counting
+    strategies drop its counts).
     """
 
     type: Literal["elimination"]
     inner: Strategy
     breaker: Breaker = ScoreBreaker(type="score")
     probe: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02
-    # what the inner strategy does when a breaker lets its acquirer back in: ``keep``
-    # what it learnt (a learning inner strategy then keeps the acquirer down until its
-    # memory of the incident fades), or start it ``fresh`` (it forgets that acquirer:
-    # sr_window's windows start optimistic again), so it is judged on what it does now
     readmitted: Literal["keep", "fresh"] = "keep"
 
 

@@ -334,3 +334,23 @@ def test_flush_waits_for_the_commit_even_after_a_refusal_woke_the_writer(
 
     assert asyncio.run(scenario()) == (1, 1)
     assert [a.key for a in replay_of(path).open_attempts] == ["pay_1-1"]
+
+
+def test_a_hand_off_left_on_a_stopped_loop_is_made_by_the_next_flush(tmp_path: Path) -> None:
+    """Records appended in a loop's last turn (its hand-off scheduled but never run, the
+    loop stopped and closed) still reach the disk on the next flush, from another loop."""
+    path = tmp_path / "journal.db"
+    journal = SqliteJournal(path)
+
+    def last_turn() -> None:
+        start(journal, 1)
+        loop.stop()  # the hand-off is queued for a turn this loop will not take
+
+    loop = asyncio.new_event_loop()
+    loop.call_soon(last_turn)
+    loop.run_forever()
+    loop.close()
+    asyncio.run(asyncio.wait_for(journal.flush(), 5.0))
+    assert journal.records == 1
+    asyncio.run(journal.close())
+    assert set(replay_of(path).keys) == {"key-1"}

@@ -126,11 +126,9 @@ class Elimination(Strategy):
         self._left: dict[tuple[Candidates, tuple[str, ...]], Candidates] = {}
         self._last = 0.0  # the latest time seen, for the admin API's view of the breakers
         # readmitted: fresh: the acquirers last seen eliminated; one seen back in is
-        # forgotten by the inner strategy (read as a Python attribute: a user's class
-        # that does not subclass Strategy may have no forget())
+        # forgotten by the inner strategy (every strategy has forget(), a no-op by default)
         self._fresh = config.readmitted == "fresh"
         self._out: set[str] = set()
-        self._inner_forget = getattr(inner, "forget", None) if self._fresh else None
 
     def _breaker(self, acquirer: str, now: float) -> Breaker:
         found = self._breakers.get(acquirer)
@@ -201,8 +199,7 @@ class Elimination(Strategy):
                 was_out.add(a)
             elif a in was_out:
                 was_out.discard(a)
-                if self._inner_forget is not None:
-                    self._inner_forget(a)
+                self._inner.forget(a)
 
     def forget(self, acquirer: str) -> None:
         self._inner.forget(acquirer)

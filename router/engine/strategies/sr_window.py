@@ -253,6 +253,6 @@ class SrWindow(Strategy):
         return self._book.scores()
 
     def forget(self, acquirer: str) -> None:
-        """Drop ``acquirer``'s windows: untried again, it scores a full window."""
+        """Judge ``acquirer`` afresh in every segment (see ``WindowBook.forget``)."""
         self._book.forget(acquirer)
         self._rankings.clear()
